@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Set up Workbench on a fresh Linux machine (once), then launch it or run its tests.
+#   ./workbench.sh            set up and launch the app
+#   ./workbench.sh test       set up and run the whole test suite
+#   ./workbench.sh cli ARGS   set up and run the headless CLI (workbench train/scan ...)
+# Set-up: Qt's system libraries (apt-get, when missing), a virtual environment in .venv,
+# and the package with its test extras. Later calls skip what is already done.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+QT_PACKAGES="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 \
+libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
+libxcb-render-util0 libxcb-image0 libglib2.0-0 xvfb xauth"
+
+install_system_packages() {
+    command -v dpkg-query >/dev/null 2>&1 || return 0
+    local missing=()
+    for pkg in $QT_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "Installing system libraries for Qt: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+install_python_packages() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "Creating the virtual environment in $VENV"
+        "$PYTHON" -m venv "$VENV"
+    fi
+    # Reinstall only when pyproject.toml changed since the last install.
+    local stamp="$VENV/.workbench-installed"
+    local want
+    want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        echo "Installing Workbench and its dependencies (TensorFlow is large: a few minutes the first time)"
+        "$VENV/bin/python" -m pip install -q --upgrade pip
+        "$VENV/bin/python" -m pip install -q -e ".[test]"
+        echo "$want" > "$stamp"
+    fi
+}
+
+install_system_packages
+install_python_packages
+
+case "${1:-app}" in
+    app)
+        shift || true
+        exec "$VENV/bin/python" -m workbench "$@" ;;
+    test)
+        shift
+        "$VENV/bin/python" -m ruff check workbench tests benchmarks
+        exec env QT_QPA_PLATFORM=offscreen "$VENV/bin/python" -m pytest "$@" ;;
+    cli)
+        shift
+        exec "$VENV/bin/python" -m workbench "$@" ;;
+    *)
+        echo "usage: ./workbench.sh [app|test|cli ARGS]" >&2
+        exit 2 ;;
+esac
