@@ -11,6 +11,7 @@ import math
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -112,8 +113,9 @@ def _train(
     t = config.training
 
     emit(Message("info", f"Scanning {config.data.folder}"))
-    data = dataset.prepare_data(config.data, t.batch_size, t.seed)
-    for problem in data.report.problems:
+    skipped = dataset.SkipCounter()
+    data = dataset.prepare_data(config.data, t.batch_size, t.seed, skip_counter=skipped)
+    for problem in data.warnings:
         emit(Message("warning", str(problem)))
     if data.problems:
         return _fail(emit, folder, "The dataset cannot be used for training",
@@ -147,7 +149,7 @@ def _train(
     emit(Message("info", freeze.text))
 
     ProgressCallback, DivergenceGuard, ModelSaver = _make_callbacks()
-    progress = ProgressCallback(emit, folder, data.steps_per_epoch, stop_event, pause_event)
+    progress = ProgressCallback(emit, folder, data.steps_per_epoch, stop_event, pause_event, skipped)
     guard = DivergenceGuard(t.divergence_factor)
     saver = ModelSaver(folder, t.monitor if t.keep_best else "")
     callbacks: list[Any] = [progress, guard, saver]
@@ -157,13 +159,17 @@ def _train(
         )
 
     started = time.perf_counter()
-    model.fit(
-        data.train,
-        validation_data=data.val,
-        epochs=t.epochs,
-        callbacks=callbacks,
-        verbose=0,
-    )
+    with warnings.catch_warnings():
+        # Files that became unreadable are filtered out, so the dataset's length is unknown
+        # and Keras warns that the input "ran out of data" at each epoch's end: it did not.
+        warnings.filterwarnings("ignore", message=".*ran out of data.*")
+        model.fit(
+            data.train,
+            validation_data=data.val,
+            epochs=t.epochs,
+            callbacks=callbacks,
+            verbose=0,
+        )
     seconds = time.perf_counter() - started
 
     epochs_done = progress.epochs_done
@@ -240,8 +246,9 @@ def _make_callbacks():
     class ProgressCallback(keras.callbacks.Callback):
         """Turns Keras callbacks into events, writes metrics, and obeys Stop and Pause."""
 
-        def __init__(self, emit, folder, steps, stop_event, pause_event):
+        def __init__(self, emit, folder, steps, stop_event, pause_event, skipped):
             super().__init__()
+            self.skipped, self._skipped_reported = skipped, 0
             self.emit, self.folder, self.steps = emit, folder, steps
             self.stop_event, self.pause_event = stop_event, pause_event
             self.epochs_done = 0
@@ -273,6 +280,11 @@ def _make_callbacks():
             self.last_logs = values
             self.folder.append_metrics(epoch + 1, {**values, "seconds": round(seconds, 3)})
             self.emit(EpochEnd(epoch=epoch, logs=values, seconds=seconds))
+            if self.skipped.count > self._skipped_reported:
+                new = self.skipped.paths[self._skipped_reported:]
+                self._skipped_reported = self.skipped.count
+                self.emit(Message("warning", f"Skipped {len(new)} unreadable file(s) (changed since the scan): "
+                                  + ", ".join(new[:5]) + (" ..." if len(new) > 5 else "")))
 
         def _obey(self):
             if self.pause_event is not None and self.pause_event.is_set():

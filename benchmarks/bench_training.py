@@ -1,0 +1,109 @@
+"""Throughput of `training.run` against a plain `model.fit` of the same model and data.
+
+Both use the same tf.data pipelines and the same model builder; the only
+difference is Workbench's callbacks (events, stop/pause, divergence guard,
+metrics and model files). They alternate in one process so machine noise hits
+both alike; the figure is a ratio of medians.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from workbench.core.config import RunConfig
+from workbench.core.events import EpochEnd
+
+
+def make_images(root: Path, classes: int, per_class: int, size: int) -> Path:
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        d = root / f"class{c}"
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            base = np.zeros((size, size, 3), np.uint8)
+            base[..., c % 3] = 160
+            noise = rng.integers(0, 90, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(base + noise).save(d / f"{i}.png")
+    return root
+
+
+def bench_config(folder: Path, epochs: int) -> RunConfig:
+    c = RunConfig(name="bench")
+    c.data.folder = str(folder)
+    c.data.image_size = 96
+    c.data.validation_split = 0.2
+    c.backbone.name = "MobileNetV2"
+    c.backbone.width = 0.35
+    c.backbone.weights = "none"
+    c.freeze.policy = "none"
+    c.training.epochs = epochs
+    c.training.batch_size = 32
+    return c
+
+
+def plain_fit_epochs(config: RunConfig) -> list[float]:
+    import keras
+
+    from workbench.core import backbones, dataset, model
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(config.training.seed)
+    data = dataset.prepare_data(config.data, config.training.batch_size, config.training.seed)
+    m = model.build_model(config, len(data.class_names))
+    model.apply_freeze(m, config.freeze, backbones.get_backbone(config.backbone.name), pretrained=False)
+    m.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate),
+              loss="categorical_crossentropy", metrics=["accuracy"])
+    times: list[float] = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.t)
+
+    m.fit(data.train, validation_data=data.val, epochs=config.training.epochs, callbacks=[Timer()], verbose=0)
+    return times
+
+
+def workbench_epochs(config: RunConfig, runs_dir: Path) -> list[float]:
+    from workbench.core import training
+
+    times: list[float] = []
+
+    def emit(event):
+        if isinstance(event, EpochEnd):
+            times.append(event.seconds)
+
+    result = training.run(config, emit, threading.Event(), runs_dir=runs_dir)
+    assert not hasattr(result, "error"), result
+    return times
+
+
+def run(rounds: int = 3, epochs: int = 4) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = make_images(Path(tmp) / "data", classes=4, per_class=100, size=96)
+        config = bench_config(folder, epochs)
+        plain, ours = [], []
+        for _ in range(rounds):
+            plain += plain_fit_epochs(config)[1:]  # the first epoch traces the graph
+            ours += workbench_epochs(config, Path(tmp) / "runs")[1:]
+    p, o = statistics.median(plain), statistics.median(ours)
+    images = 320
+    return {
+        "name": "Training throughput: training.run vs plain model.fit",
+        "setup": f"MobileNetV2 (width 0.35, 96 px, all layers trainable), {images} training + 80 validation "
+                 f"images, batch 32, {rounds} alternating rounds x {epochs - 1} timed epochs each",
+        "rows": [
+            ("plain model.fit, s/epoch (median)", f"{p:.3f}", f"{images / p:.0f} img/s"),
+            ("Workbench training.run, s/epoch (median)", f"{o:.3f}", f"{images / o:.0f} img/s"),
+            ("throughput ratio (Workbench / plain)", f"{p / o:.3f}", "target >= 0.95"),
+        ],
+    }
