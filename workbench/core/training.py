@@ -67,12 +67,18 @@ def run(
 
 
 def _fail(
-    emit: Emit, folder: RunFolder | None, error: str, details: str, kind: str = "error"
+    emit: Emit,
+    folder: RunFolder | None,
+    error: str,
+    details: str,
+    kind: str = "error",
+    summary: dict[str, Any] | None = None,
 ) -> RunFailed:
     event = RunFailed(error=error, details=details, run_dir=str(folder.path) if folder else "", kind=kind)
     if folder is not None:
+        status = "diverged" if kind == "diverged" else "failed"
         try:
-            folder.write_summary({"status": "failed", "error": error, "details": details})
+            folder.write_summary({**(summary or {}), "status": status, "error": error, "details": details})
         except OSError:
             pass
     emit(event)
@@ -168,6 +174,7 @@ def _train(
             validation_data=data.val,
             epochs=t.epochs,
             callbacks=callbacks,
+            shuffle=False,  # the training dataset shuffles itself, with the run's seed
             verbose=0,
         )
     seconds = time.perf_counter() - started
@@ -196,10 +203,10 @@ def _train(
         "trainable": freeze.text,
         "model": folder.model_path.name if folder.model_path.is_file() else "",
     }
-    folder.write_summary(summary)
     if guard.reason:
         emit(Message("error", guard.reason))
-        return _fail(emit, folder, guard.reason, _DIVERGENCE_HELP, "diverged")
+        return _fail(emit, folder, guard.reason, _DIVERGENCE_HELP, "diverged", summary)
+    folder.write_summary(summary)
     if reason == "early stopping":
         emit(Message("info", f"Early stopping after {epochs_done} epochs: {t.monitor} stopped improving"))
     finished = RunFinished(
