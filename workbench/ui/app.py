@@ -1,0 +1,95 @@
+"""Start the desktop app: the QApplication, its look, the window, and the automation flags."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtWidgets import QApplication
+
+from workbench.core.events import RunFailed
+from workbench.resources import resource_path
+from workbench.ui.main_window import MainWindow, app_icon
+from workbench.ui.settings import APPLICATION, ORGANIZATION
+
+SCREENSHOT_DELAY_MS = 700  # let the last curve points and progress text paint
+
+
+def setup_application(app: QApplication) -> None:
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("Workbench")
+    app.setDesktopFileName("workbench")
+    app.setWindowIcon(app_icon())
+    app.setStyle("Fusion")
+    app.setPalette(app.style().standardPalette())  # light, matching the white plots
+    try:
+        app.setStyleSheet(resource_path("style.qss").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        pass  # plain Fusion still works; problems then show only in tooltips
+
+
+class Automation(QObject):
+    """--train-on-start, --quit-after-run, --screenshot: for demos, tests and screenshots."""
+
+    def __init__(self, window: MainWindow, app: QApplication, options: argparse.Namespace):
+        super().__init__(window)
+        self.window, self.app, self.options = window, app, options
+        self.exit_code = 0
+        window.run_ended.connect(self._on_run_ended)
+
+    @Slot()
+    def start_training(self) -> None:
+        if self.window.problems:
+            for problem in self.window.problems:
+                print(f"workbench: {problem}", file=sys.stderr)
+            if self.options.quit_after_run:
+                self.app.exit(2)
+            return
+        self.window.start_training()
+
+    @Slot(object)
+    def _on_run_ended(self, result) -> None:
+        if isinstance(result, RunFailed):
+            self.exit_code = 1
+            print(f"workbench: {result.error}\n{result.details}", file=sys.stderr)
+        else:
+            print(f"workbench: run saved in {result.run_dir}", file=sys.stderr)
+        QTimer.singleShot(SCREENSHOT_DELAY_MS, self.finish)
+
+    @Slot()
+    def finish(self) -> None:
+        if self.options.screenshot:
+            self.window.plots.redraw_now()
+            image = self.window.grab()
+            if image.save(self.options.screenshot):
+                print(f"workbench: screenshot {image.width()}x{image.height()} saved to {self.options.screenshot}",
+                      file=sys.stderr)
+            else:
+                print(f"workbench: cannot save the screenshot {self.options.screenshot}", file=sys.stderr)
+                self.exit_code = self.exit_code or 1
+        if self.options.quit_after_run:
+            self.app.exit(self.exit_code)
+
+
+def run_app(options: argparse.Namespace) -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    setup_application(app)
+    window = MainWindow()
+    window.show()
+    app.aboutToQuit.connect(window.shutdown)
+    if options.config and not window.open_config(options.config) and options.quit_after_run:
+        window.shutdown()
+        return 2
+    if options.epochs is not None:
+        window.training_panel.set_value("training.epochs", options.epochs)
+
+    automation = Automation(window, app, options)
+    if options.train_on_start:
+        QTimer.singleShot(0, automation.start_training)
+    elif options.screenshot or options.quit_after_run:
+        QTimer.singleShot(1500, automation.finish)
+    code = app.exec()
+    window.shutdown()
+    return code

@@ -1,0 +1,74 @@
+"""Short background jobs (scan a folder, count trainable layers) that report back on the GUI thread.
+
+A job is a plain function run on a QThreadPool thread; its result arrives through a
+queued signal. Only the newest job of a kind matters: callers compare the id the
+result carries with `latest` and drop stale answers.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+
+# Held while Keras builds or trains a model in this process: one model job at a time.
+# The training worker takes it for the whole run; the layer counter only tries it.
+keras_lock = threading.Lock()
+
+
+class BackgroundJobs(QObject):
+    """Runs functions on `pool`; `done(job_id, result)` or `failed(job_id, message)` come back queued."""
+
+    done = Signal(int, object)
+    failed = Signal(int, str)
+    progress = Signal(int, int, int)  # job id, done, total: for functions that take `progress=`
+
+    def __init__(self, pool: QThreadPool, parent: QObject | None = None):
+        super().__init__(parent)
+        self._pool = pool
+        self.latest = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any, report_progress: bool = False) -> int:
+        """Run fn(*args) (with progress=callback when report_progress) on the pool; the job's id."""
+        self.latest += 1
+        self._pool.start(functools.partial(self._run, self.latest, fn, args, report_progress))
+        return self.latest
+
+    def _run(self, job_id: int, fn: Callable[..., Any], args: tuple, report_progress: bool) -> None:
+        """On a pool thread: no widget is touched here, only signals are emitted."""
+        kwargs = {"progress": functools.partial(self.progress.emit, job_id)} if report_progress else {}
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - reported to the GUI as text
+            self.failed.emit(job_id, f"{type(exc).__name__}: {exc}")
+            return
+        self.done.emit(job_id, result)
+
+
+def scan_dataset(folder: str, progress: Callable[[int, int], None] | None = None):
+    """The dataset scan, run off the GUI thread (it opens every image)."""
+    from workbench.core import dataset
+
+    return dataset.scan_folder(folder, progress=progress)
+
+
+def count_trainable(config, num_classes: int):
+    """Build the model (structure only, no weights) and apply the freeze policy: a FreezeSummary.
+
+    Returns None without waiting when a run holds the Keras lock: the run reports
+    its own counts when it starts.
+    """
+    if not keras_lock.acquire(blocking=False):
+        return None
+    try:
+        from workbench.core import backbones, model
+
+        structure = config.replace(**{"backbone.weights": "none", "backbone.weights_file": ""})
+        built = model.build_model(structure, num_classes)
+        spec = backbones.get_backbone(config.backbone.name)
+        return model.apply_freeze(built, config.freeze, spec, pretrained=config.backbone.weights != "none")
+    finally:
+        keras_lock.release()

@@ -1,0 +1,176 @@
+"""Live training curves: loss and accuracy against epochs.
+
+Events only append numbers to lists; a 20 Hz timer redraws when something changed,
+with setData on curves made once (redrawing per event would flood the GUI thread).
+Batch values are smoothed with an exponential moving average and drawn at
+fractional epochs; epoch values are points at whole epochs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from workbench.core.events import BatchEnd, EpochEnd
+
+TRAIN_COLOR = "#2563eb"
+VAL_COLOR = "#ea580c"
+BATCH_COLOR = "#93c5fd"
+REDRAW_MS = 50
+EMA_WEIGHT = 0.3  # weight of the newest batch value in the smoothed curve
+
+pg.setConfigOptions(antialias=True, background="w", foreground="#334155")
+
+
+class MetricPlot(pg.PlotWidget):
+    """One metric: smoothed batch values, training per epoch, validation per epoch."""
+
+    def __init__(self, title: str, metric: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.metric = metric
+        item = self.getPlotItem()
+        item.setTitle(f"<span style='font-size:11pt; font-weight:600'>{title}</span>")
+        item.setLabel("bottom", "epoch")
+        item.showGrid(x=True, y=True, alpha=0.2)
+        for axis in ("left", "bottom"):
+            item.getAxis(axis).setStyle(maxTickLevel=1)  # the finest grid level cost most of each repaint
+        item.setDownsampling(auto=True, mode="peak")
+        item.setClipToView(True)
+        item.setMenuEnabled(False)
+        self.batch_curve = item.plot(pen=pg.mkPen(BATCH_COLOR, width=1.5))
+        self.train_curve = item.plot(
+            pen=pg.mkPen(TRAIN_COLOR, width=2.5), symbol="o", symbolSize=7,
+            symbolBrush=TRAIN_COLOR, symbolPen="w",
+        )
+        self.val_curve = item.plot(
+            pen=pg.mkPen(VAL_COLOR, width=2.5), symbol="s", symbolSize=7,
+            symbolBrush=VAL_COLOR, symbolPen="w",
+        )
+        self.set_epochs(1)
+
+    def set_epochs(self, epochs: int) -> None:
+        item = self.getPlotItem()
+        item.enableAutoRange(x=False)
+        item.setXRange(0, max(1, epochs), padding=0.03)
+
+
+class _Series:
+    """x and y values of one curve, grown as events arrive."""
+
+    def __init__(self) -> None:
+        self.x: list[float] = []
+        self.y: list[float] = []
+
+    def add(self, x: float, y: float) -> None:
+        self.x.append(x)
+        self.y.append(y)
+
+    def clear(self) -> None:
+        self.x.clear()
+        self.y.clear()
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.x, dtype=float), np.asarray(self.y, dtype=float)
+
+
+class TrainingPlots(QWidget):
+    """The loss plot and the accuracy plot, fed with BatchEnd and EpochEnd events."""
+
+    METRICS = ("loss", "accuracy")
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.loss_plot = MetricPlot("Loss", "loss")
+        self.accuracy_plot = MetricPlot("Accuracy", "accuracy")
+        self.accuracy_plot.getPlotItem().enableAutoRange(y=False)
+        self.accuracy_plot.setYRange(0, 1, padding=0.02)
+        self._plots = {"loss": self.loss_plot, "accuracy": self.accuracy_plot}
+        # One legend for both plots, outside them, so it never hides a curve.
+        self.legend = QLabel(
+            f"<span style='color:{BATCH_COLOR}'>━━━</span> each batch (smoothed) &nbsp;&nbsp;&nbsp; "
+            f"<span style='color:{TRAIN_COLOR}'>━●━</span> training, per epoch &nbsp;&nbsp;&nbsp; "
+            f"<span style='color:{VAL_COLOR}'>━■━</span> validation, per epoch"
+        )
+        self.legend.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        plots = QHBoxLayout()
+        plots.setContentsMargins(0, 0, 0, 0)
+        plots.addWidget(self.loss_plot)
+        plots.addWidget(self.accuracy_plot)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addLayout(plots, 1)
+        layout.addWidget(self.legend)
+
+        self._batch = {m: _Series() for m in self.METRICS}
+        self._train = {m: _Series() for m in self.METRICS}
+        self._val = {m: _Series() for m in self.METRICS}
+        self._ema: dict[str, float] = {}
+        self._dirty = False
+        self.redraws = 0
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._redraw)
+        self._timer.start()
+
+    def reset(self, epochs: int) -> None:
+        for series in (*self._batch.values(), *self._train.values(), *self._val.values()):
+            series.clear()
+        self._ema.clear()
+        for plot in self._plots.values():
+            plot.set_epochs(epochs)
+        self._dirty = True
+
+    def set_epochs(self, epochs: int) -> None:
+        for plot in self._plots.values():
+            plot.set_epochs(epochs)
+
+    def add_batch(self, event: BatchEnd) -> None:
+        x = event.epoch + (event.batch + 1) / max(event.steps, 1)
+        for metric in self.METRICS:
+            value = event.logs.get(metric)
+            if value is None or not math.isfinite(value):
+                continue
+            previous = self._ema.get(metric)
+            smoothed = value if previous is None else EMA_WEIGHT * value + (1 - EMA_WEIGHT) * previous
+            self._ema[metric] = smoothed
+            self._batch[metric].add(x, smoothed)
+            self._dirty = True
+
+    def add_epoch(self, event: EpochEnd) -> None:
+        x = float(event.epoch + 1)
+        for metric in self.METRICS:
+            for series, key in ((self._train[metric], metric), (self._val[metric], f"val_{metric}")):
+                value = event.logs.get(key)
+                if value is not None and math.isfinite(value):
+                    series.add(x, value)
+                    self._dirty = True
+
+    def epoch_points(self) -> int:
+        """How many epochs the training-loss curve shows (for tests and automation)."""
+        x, _ = self.loss_plot.train_curve.getData()
+        return 0 if x is None else len(x)
+
+    def batch_points(self) -> int:
+        x, _ = self.loss_plot.batch_curve.getData()
+        return 0 if x is None else len(x)
+
+    def redraw_now(self) -> None:
+        self._dirty = True
+        self._redraw()
+
+    @Slot()
+    def _redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        for metric, plot in self._plots.items():
+            plot.batch_curve.setData(*self._batch[metric].arrays())
+            plot.train_curve.setData(*self._train[metric].arrays())
+            plot.val_curve.setData(*self._val[metric].arrays())
+        self.redraws += 1

@@ -1,0 +1,178 @@
+"""The one bridge between the core and Qt: a training run on a QThread, its events as Qt signals.
+
+`TrainingWorker` lives on the thread and calls `core.training.run`; every event it
+emits crosses to the GUI thread through a queued `Signal(object)`. Batch events are
+coalesced (at most ~18 a second, the last batch of each epoch always) so the GUI
+thread stays light. `TrainingRunner` lives on the GUI thread, owns the thread and
+the worker, and tears both down when the run ends.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+
+from workbench.core.config import RunConfig
+from workbench.core.events import BatchEnd, Event, RunFailed, RunFinished
+from workbench.ui.jobs import keras_lock
+
+RunFunction = Callable[..., RunFinished | RunFailed]
+
+BATCH_INTERVAL_S = 1 / 18
+
+
+def _core_run(*args, **kwargs) -> RunFinished | RunFailed:
+    from workbench.core import training  # imports Keras lazily, on the worker thread
+
+    return training.run(*args, **kwargs)
+
+
+class TrainingWorker(QObject):
+    """Runs one training run on its thread; `event` carries core events, `done` the final result."""
+
+    event = Signal(object)
+    done = Signal(object)
+
+    def __init__(
+        self,
+        config: RunConfig,
+        stop_event: threading.Event,
+        pause_event: threading.Event,
+        runs_dir: str | Path | None = None,
+        run_fn: RunFunction | None = None,
+        batch_interval: float = BATCH_INTERVAL_S,
+    ):
+        super().__init__()
+        self._config = config
+        self._stop, self._pause = stop_event, pause_event
+        self._runs_dir = runs_dir
+        self._run_fn = run_fn or _core_run
+        self._interval = batch_interval
+        self._last_sent = 0.0
+        self._pending: BatchEnd | None = None
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            with keras_lock:
+                result = self._run_fn(
+                    self._config, self._emit, self._stop, pause_event=self._pause, runs_dir=self._runs_dir
+                )
+        except BaseException as exc:  # noqa: BLE001 - a bug must not leave the GUI waiting forever
+            result = RunFailed(
+                error=f"Training crashed: {type(exc).__name__}: {exc}".splitlines()[0],
+                details="".join(traceback.format_exception(exc)),
+            )
+        self._flush()
+        # Hand this object back to the GUI thread, so the runner can drop it there safely.
+        self.moveToThread(QCoreApplication.instance().thread())
+        self.done.emit(result)
+
+    def _emit(self, event: Event) -> None:
+        """Called by the core on this thread for every event."""
+        if isinstance(event, BatchEnd):
+            now = time.monotonic()
+            last_of_epoch = event.steps > 0 and event.batch + 1 >= event.steps
+            if last_of_epoch or now - self._last_sent >= self._interval:
+                self._pending = None
+                self._last_sent = now
+                self.event.emit(event)
+            else:
+                self._pending = event
+            return
+        if isinstance(event, (RunFinished, RunFailed)):
+            return  # the final result travels through `done`, once
+        self._flush()
+        self.event.emit(event)
+
+    def _flush(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._last_sent = time.monotonic()
+            self.event.emit(pending)
+
+
+class TrainingRunner(QObject):
+    """Starts runs on a QThread and re-emits their events on the GUI thread; one run at a time."""
+
+    event = Signal(object)
+    finished = Signal(object)  # RunFinished | RunFailed, after the thread has ended
+
+    def __init__(self, parent: QObject | None = None, run_fn: RunFunction | None = None):
+        super().__init__(parent)
+        self._run_fn = run_fn
+        self._thread: QThread | None = None
+        self._worker: TrainingWorker | None = None
+        self._stop = threading.Event()
+        self._pause = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.running and self._stop.is_set()
+
+    def start(self, config: RunConfig, runs_dir: str | Path | None = None) -> None:
+        if self.running:
+            raise RuntimeError("a run is already in progress")
+        self._stop = threading.Event()
+        self._pause = threading.Event()
+        snapshot = RunConfig.from_dict(config.to_dict())  # later edits must not reach the run
+        self._worker = TrainingWorker(snapshot, self._stop, self._pause, runs_dir, self._run_fn)
+        self._thread = QThread()
+        self._thread.setObjectName("workbench-training")
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.event.connect(self._on_event)
+        self._worker.done.connect(self._on_done)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the run to stop; it does within one batch and then reports RunFinished(stopped=True)."""
+        self._stop.set()
+        self._pause.clear()
+
+    def pause(self) -> None:
+        if self.running:
+            self._pause.set()
+
+    def resume(self) -> None:
+        self._pause.clear()
+
+    def shutdown(self) -> None:
+        """Stop and wait for the thread (blocking): for quitting while a run is still going."""
+        if self._thread is None:
+            return
+        self.stop()
+        self._thread.quit()
+        self._thread.wait()
+        self._release()
+
+    @Slot(object)
+    def _on_event(self, event: Event) -> None:
+        if self.sender() is self._worker:
+            self.event.emit(event)
+
+    @Slot(object)
+    def _on_done(self, result: RunFinished | RunFailed) -> None:
+        if self._thread is None or self.sender() is not self._worker:
+            return  # shut down already
+        self._thread.quit()
+        self._thread.wait()
+        self._release()
+        self.finished.emit(result)
+
+    def _release(self) -> None:
+        self._worker = None
+        self._thread = None
