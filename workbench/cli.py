@@ -1,7 +1,8 @@
 """Headless Workbench: the same runs as the GUI, from a terminal or a batch job.
 
-Exit codes: 0 success, 1 the run failed or diverged, 2 bad input (config, dataset,
-arguments), 130 stopped with Ctrl-C (the run folder keeps what was trained).
+Exit codes: 0 success, 1 the run failed or diverged (or an export failed its check),
+2 bad input (config, dataset, arguments, a missing run or model, unreadable images),
+130 stopped with Ctrl-C (the run folder keeps what was trained).
 """
 
 from __future__ import annotations
@@ -48,7 +49,58 @@ def _parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="check a folder of images (one sub-folder per class)")
     scan.add_argument("folder")
     scan.set_defaults(func=cmd_scan)
+
+    run_help = "a run folder, or a run id in the runs folder"
+    runs_help = "where to look for run ids (default: the GUI's runs folder)"
+
+    evaluate = sub.add_parser("evaluate", help="score a trained run on its validation images")
+    evaluate.add_argument("run", help=run_help)
+    evaluate.add_argument("--top-k", type=_positive_int, default=3, metavar="K",
+                          help="also count an answer right when the true class is among the K most likely (default 3)")
+    evaluate.add_argument("--runs-dir", help=runs_help)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="classify images (files or folders) with a trained run")
+    predict.add_argument("run", help=run_help)
+    predict.add_argument("images", nargs="+", help="image files or folders of images")
+    predict.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="classes to show per image (default 3)")
+    predict.add_argument("--mc", type=int, default=0, metavar="T",
+                         help="Monte-Carlo dropout: T passes with dropout on, to show the uncertainty (at least 2)")
+    predict.add_argument("--runs-dir", help=runs_help)
+    predict.set_defaults(func=cmd_predict)
+
+    export = sub.add_parser("export", help="export a trained run's model and check the export")
+    export.add_argument("run", help=run_help)
+    export.add_argument("--format", required=True, choices=("keras", "savedmodel", "tflite", "tflite-dynamic"),
+                        help="tflite-dynamic: weights quantised to 8 bits (about 4x smaller)")
+    export.add_argument("--out", metavar="DIR", help="folder to export into (default: RUN/export/FORMAT)")
+    export.add_argument("--runs-dir", help=runs_help)
+    export.set_defaults(func=cmd_export)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _resolve_run(run: str, runs_dir: str | None) -> Path | None:
+    """A run folder path as given, else a run id under the runs folder; None (with a message) if neither."""
+    from workbench.core.runs import default_runs_dir
+
+    path = Path(run).expanduser()
+    if path.is_dir():
+        return path
+    root = Path(runs_dir).expanduser() if runs_dir else default_runs_dir()
+    if path.name == run and (root / run).is_dir():
+        return root / run
+    _err(f"error: no run folder {run} (nor a run with that id in {root})")
+    return None
 
 
 def _err(text: str) -> None:
@@ -65,6 +117,108 @@ def cmd_scan(args: argparse.Namespace) -> int:
     report = dataset.scan_folder(folder)
     print(report.summary())
     return EXIT_BAD_INPUT if dataset.blocking_problems(report) else EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from workbench.core.evaluation import evaluate_run
+    from workbench.core.predict import RunError
+
+    run = _resolve_run(args.run, args.runs_dir)
+    if run is None:
+        return EXIT_BAD_INPUT
+    try:
+        ev = evaluate_run(run, top_k=args.top_k)
+    except RunError as exc:
+        _err(f"error: {exc}")
+        return EXIT_BAD_INPUT
+    for note in ev.notes:
+        _err(f"warning: {note}")
+    print(f"Run {run.name}: {ev.count} validation images, {len(ev.class_names)} classes")
+    print(f"Accuracy        {ev.accuracy:.3f}")
+    print(f"Top-{ev.top_k} accuracy  {ev.top_k_accuracy:.3f}")
+    width = max(5, *(len(n) for n in ev.class_names))
+    print(f"\n{'class':<{width}}  precision  recall     f1  support")
+    for s in ev.per_class:
+        print(f"{s.name:<{width}}  {s.precision:9.3f}  {s.recall:6.3f}  {s.f1:5.3f}  {s.support:7d}")
+    print("\nConfusion matrix (rows: true class, columns: predicted class)")
+    cell = max(4, *(len(n) for n in ev.class_names), len(str(ev.confusion.max())))
+    print(f"{'':<{width}}  " + " ".join(f"{n:>{cell}}" for n in ev.class_names))
+    for name, row in zip(ev.class_names, ev.confusion, strict=True):
+        print(f"{name:<{width}}  " + " ".join(f"{v:>{cell}d}" for v in row))
+    if ev.mistakes:
+        print(f"\nMost confident mistakes ({len(ev.mistakes)} in all):")
+        for m in ev.mistakes[:5]:
+            print(f"  {m.path}: {m.true_label} taken for {m.predicted_label} ({m.confidence:.1%})")
+    print(f"\nSaved {run / 'evaluation.json'}")
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from workbench.core.predict import RunError, load_run_model, predict_images
+
+    if args.mc == 1 or args.mc < 0:
+        _err("error: --mc needs at least 2 passes (or 0 for none)")
+        return EXIT_BAD_INPUT
+    run = _resolve_run(args.run, args.runs_dir)
+    if run is None:
+        return EXIT_BAD_INPUT
+    try:
+        model = load_run_model(run)
+        predictions = predict_images(model, args.images, top_k=args.top_k, mc_passes=args.mc)
+    except (RunError, ValueError) as exc:
+        _err(f"error: {exc}")
+        return EXIT_BAD_INPUT
+    width = max(len(n) for n in model.class_names)
+    failed = 0
+    for p in predictions:
+        if not p.ok:
+            failed += 1
+            _err(f"{p.path}: error: {p.error}")
+            continue
+        print(p.path)
+        for label, prob in p.top:
+            spread = f" ± {p.std[label]:.3f}" if p.std else ""
+            print(f"  {label:<{width}}  {prob:.3f}{spread}")
+        if p.entropy is not None:
+            print(f"  entropy {p.entropy:.3f} nats (0 = certain, {_max_entropy(len(model.class_names)):.3f} = no idea)")
+    if failed:
+        _err(f"{failed} of {len(predictions)} image(s) could not be read")
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def _max_entropy(classes: int) -> float:
+    import math
+
+    return math.log(classes)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from workbench.core.export import export_run
+    from workbench.core.predict import RunError
+
+    run = _resolve_run(args.run, args.runs_dir)
+    if run is None:
+        return EXIT_BAD_INPUT
+    try:
+        result = export_run(run, args.format, args.out)
+    except (RunError, ValueError) as exc:
+        _err(f"error: {exc}")
+        return EXIT_BAD_INPUT
+    if result.error and not result.path:
+        _err(f"error: {result.error}")
+        return EXIT_FAILED
+    print(f"Exported {result.format}: {result.path} ({result.size_text})")
+    print(f"Labels: {result.labels_path}")
+    if result.needs_select_tf_ops:
+        print("Note: this TFLite model uses TensorFlow ops (SELECT_TF_OPS): its app needs the Flex delegate")
+    verdict = "OK" if result.ok else "FAILED"
+    print(f"Check on {result.checked_on}: largest difference {result.max_abs_diff:.3g} "
+          f"(allowed {result.tolerance:g}): {verdict}")
+    if not result.ok:
+        _err(f"error: {result.error}")
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def cmd_train(args: argparse.Namespace) -> int:
