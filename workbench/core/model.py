@@ -1,0 +1,198 @@
+"""Build the classifier (backbone + head) and apply a freeze policy.
+
+The classifier takes raw RGB pixels (0..255) and returns class probabilities:
+
+    image -> Preprocess -> backbone (a nested model named "backbone")
+          -> [dropout on the feature map] -> pooling -> [dropout before the classifier]
+          -> (Dense -> [dropout after dense]) * n -> Dense "predictions" (softmax, float32)
+
+Keeping the backbone one nested model lets its weights be saved and loaded as
+one unit (weights.save_backbone_weights) and frozen by the registry's blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.core.backbones import BackboneSpec
+from workbench.core.config import FreezeConfig, RunConfig
+
+REINITIALISED_BN_MOMENTUM = 0.9
+
+
+@dataclass(frozen=True)
+class FreezeSummary:
+    """What a freeze policy left trainable, counted over layers that have parameters."""
+
+    layers_total: int
+    layers_trainable: int
+    params_trainable: int
+    params_frozen: int
+
+    @property
+    def text(self) -> str:
+        total = self.params_trainable + self.params_frozen
+        return (
+            f"{self.layers_trainable} of {self.layers_total} layers trainable, "
+            f"{format_count(self.params_trainable)} of {format_count(total)} parameters"
+        )
+
+
+def format_count(n: int) -> str:
+    """1234567 -> "1.2 M", 12345 -> "12.3 k", 123 -> "123"."""
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f} M"
+    if n >= 1_000:
+        return f"{n / 1_000:.1f} k"
+    return str(n)
+
+
+def build_model(config: RunConfig, num_classes: int) -> Any:
+    """The classifier for a run config. Raises weights.WeightsUnavailable / WeightsMismatch.
+
+    Layer seeds come from config.training.seed, one per dropout layer, so the
+    same config drops the same units. A re-initialised backbone ("none") gets
+    BatchNorm momentum 0.9: with Keras's 0.99-0.999 the moving statistics never
+    catch up on a small dataset and inference scores at chance (MEASURED.md).
+    """
+    import keras
+
+    from workbench.core import backbones, layers, weights
+    from workbench.core.dropout import FEATURE_MAP_ONLY, make_dropout
+
+    spec = backbones.get_backbone(config.backbone.name)
+    size = config.data.image_size
+    backbone = weights.load_backbone(config.backbone, size)
+    if not weights.is_pretrained(config.backbone):
+        set_batchnorm_momentum(backbone, REINITIALISED_BN_MOMENTUM)
+
+    d, head = config.dropout, config.head
+    seed = config.training.seed
+    count = 0
+
+    def dropout(x: Any, where: str, name: str, on_vectors: bool = True) -> Any:
+        nonlocal count
+        if d.rate <= 0 or where not in d.placement:
+            return x
+        count += 1
+        # Spatial kinds need a feature map; on vectors they become plain dropout.
+        kind = "dropout" if on_vectors and d.kind in FEATURE_MAP_ONLY else d.kind
+        return make_dropout(kind, d.rate, d.block_size, seed=seed + count, name=name)(x)
+
+    inputs = keras.Input((size, size, 3), name="image")
+    x = layers.Preprocess(spec.preprocess, name="preprocess")(inputs)
+    x = backbone(x)
+    x = dropout(x, "feature_map", "dropout_feature_map", on_vectors=False)
+    pooling = {
+        "avg": keras.layers.GlobalAveragePooling2D,
+        "max": keras.layers.GlobalMaxPooling2D,
+        "flatten": keras.layers.Flatten,
+    }[head.pooling]
+    x = pooling(name="pool")(x)
+    x = dropout(x, "before_classifier", "dropout_before_classifier")
+    for i, units in enumerate(head.dense_units, 1):
+        x = keras.layers.Dense(units, activation=head.activation, name=f"dense_{i}")(x)
+        x = dropout(x, "after_dense", f"dropout_after_dense_{i}")
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="workbench_classifier")
+
+
+def set_batchnorm_momentum(model: Any, momentum: float) -> None:
+    import keras
+
+    for layer in walk_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
+
+
+def walk_layers(model: Any) -> list[Any]:
+    """Every layer inside `model`, descending into nested models (ConvNeXt's blocks)."""
+    result = []
+    for layer in model.layers:
+        result.append(layer)
+        if hasattr(layer, "layers"):
+            result.extend(walk_layers(layer))
+    return result
+
+
+def has_params(layer: Any) -> bool:
+    """Whether a layer has something to train. Normalization (fixed input statistics)
+    and DropBlock2D (its rate) hold weights that no optimizer touches."""
+    import keras
+
+    from workbench.core.layers import DropBlock2D
+
+    return bool(layer.weights) and not isinstance(layer, (keras.layers.Normalization, DropBlock2D))
+
+
+def apply_freeze(model: Any, freeze: FreezeConfig, spec: BackboneSpec, pretrained: bool) -> FreezeSummary:
+    """Set which layers train. Call before `compile` (Keras reads `trainable` there).
+
+    Policies: "all" freezes the backbone (feature extraction); "top_layers"
+    trains only its top `freeze.layers` layers that have parameters;
+    "top_blocks" only its top `freeze.blocks` blocks of the registry; "none"
+    trains everything. With `freeze_batchnorm` and pretrained weights every
+    BatchNormalization layer of the backbone is frozen too: a frozen BN layer
+    runs in inference mode whatever `training` says, which is the only way to
+    keep pretrained statistics in Keras 3 (MEASURED.md). The head always trains.
+    """
+    import keras
+
+    from workbench.core.backbones import block_of_layers
+
+    # A clean start: every layer trainable, one by one. `model.trainable = True` alone
+    # does not reach sub-layers frozen individually by an earlier call (Keras 3.15).
+    for layer in [model, *walk_layers(model)]:
+        layer.trainable = True
+    backbone = model.get_layer("backbone")
+    if freeze.policy == "all":
+        backbone.trainable = False
+    elif freeze.policy == "top_layers":
+        units = [i for i, layer in enumerate(backbone.layers) if has_params(layer)]
+        n = min(max(freeze.layers, 0), len(units))
+        first = units[-n] if n else len(backbone.layers)
+        for i, layer in enumerate(backbone.layers):
+            layer.trainable = i >= first
+    elif freeze.policy == "top_blocks":
+        first_block = len(spec.blocks) - max(freeze.blocks, 0)
+        for layer, block in zip(backbone.layers, block_of_layers(backbone, spec), strict=True):
+            layer.trainable = block >= first_block
+    elif freeze.policy != "none":
+        raise ValueError(f"unknown freeze policy {freeze.policy!r}; one of: all, top_layers, top_blocks, none")
+    if freeze.freeze_batchnorm and pretrained:
+        for layer in walk_layers(backbone):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
+    return model_summary_counts(model)
+
+
+def model_summary_counts(model: Any) -> FreezeSummary:
+    """Trainable layers and parameters of a classifier; the backbone's layers count one by one."""
+    units = []
+    for layer in model.layers:
+        if layer.name == "backbone" and hasattr(layer, "layers"):
+            units.extend(inner for inner in layer.layers if has_params(inner))
+        elif has_params(layer):
+            units.append(layer)
+    return FreezeSummary(
+        layers_total=len(units),
+        layers_trainable=sum(1 for layer in units if layer.trainable_weights),
+        params_trainable=_size(model.trainable_weights),
+        params_frozen=_size(model.non_trainable_weights),
+    )
+
+
+def _size(variables: list[Any]) -> int:
+    import math
+
+    return sum(math.prod(v.shape) for v in variables)
+
+
+def load_model(path: Any, compile: bool = True) -> Any:
+    """A saved classifier. Registers Workbench's layers first; safe_mode stays on (no Lambda layers)."""
+    import keras
+
+    import workbench.core.layers  # noqa: F401  (registers Preprocess, DropBlock2D)
+
+    return keras.saving.load_model(str(path), compile=compile, safe_mode=True)
