@@ -159,6 +159,8 @@ def _train(
     guard = DivergenceGuard(t.divergence_factor)
     saver = ModelSaver(folder, t.monitor if t.keep_best else "")
     callbacks: list[Any] = [progress, guard, saver]
+    if not freeze_bn_only(model):
+        callbacks.append(_batchnorm_recalibration(model, data.train, emit))
     if t.early_stopping:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor=t.monitor, patience=t.patience, mode=_mode(t.monitor))
@@ -218,6 +220,22 @@ def _train(
     )
     emit(finished)
     return finished
+
+
+def freeze_bn_only(model) -> bool:
+    """True when no BatchNorm layer learns, so there are no statistics to repair."""
+    from workbench.core import batchnorm
+
+    return not batchnorm.trainable_batchnorm_layers(model)
+
+
+def _batchnorm_recalibration(model, train_dataset, emit: Emit):
+    from workbench.core import batchnorm
+
+    images = batchnorm.sample_images(train_dataset, 256)
+    emit(Message("info", "BatchNorm layers are learning: their statistics are recomputed on "
+                         f"{0 if images is None else len(images)} training images before each validation"))
+    return batchnorm.make_callback(model, images)
 
 
 _DIVERGENCE_HELP = (
