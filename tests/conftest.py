@@ -11,43 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixture_images import class_image, jpeg_bytes, write_image_tree
 from PIL import Image
-
-COLOURS = {
-    "red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200),
-    "yellow": (220, 210, 40), "purple": (140, 40, 170), "cyan": (40, 200, 210),
-}
-
-
-def class_image(index: int, name: str, rng: np.random.Generator, size: int = 32) -> np.ndarray:
-    """A noisy RGB image whose colour and stripe direction depend on the class."""
-    colour = np.array(COLOURS.get(name, rng.integers(30, 220, 3)), dtype=np.float64)
-    yy, xx = np.mgrid[0:size, 0:size]
-    stripes = [(yy // 4) % 2, (xx // 4) % 2, ((xx + yy) // 4) % 2][index % 3]
-    image = colour * (0.75 + 0.5 * stripes[..., None]) * rng.uniform(0.8, 1.2)
-    image += rng.normal(0, 12, (size, size, 3))
-    return np.clip(image, 0, 255).astype(np.uint8)
-
-
-def write_image_tree(
-    root: Path,
-    classes: tuple[str, ...] = ("red", "green", "blue"),
-    per_class: int = 12,
-    size: int = 32,
-    seed: int = 0,
-) -> Path:
-    """root/<class>/NNN.png|jpg: even-numbered files PNG, odd ones JPEG."""
-    rng = np.random.default_rng(seed)
-    for k, name in enumerate(classes):
-        folder = root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            image = Image.fromarray(class_image(k, name, rng, size))
-            if i % 2:
-                image.save(folder / f"{i:03d}.jpg", quality=90)
-            else:
-                image.save(folder / f"{i:03d}.png")
-    return root
 
 
 @pytest.fixture
@@ -64,14 +29,6 @@ def make_image_tree(tmp_path):
 def image_tree(make_image_tree) -> Path:
     """Three classes (blue, green, red) x 12 images of 32x32, PNG and JPEG mixed."""
     return make_image_tree()
-
-
-def jpeg_bytes(size: int = 32, seed: int = 1) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    Image.fromarray(class_image(0, "red", np.random.default_rng(seed), size)).save(buf, "JPEG")
-    return buf.getvalue()
 
 
 @pytest.fixture
@@ -109,4 +66,63 @@ def messy_tree(tmp_path) -> Path:
     (root / "nothing" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     Image.fromarray(class_image(0, "stray", rng)).save(root / "stray.png")
     (root / "README.md").write_text("notes")
+    return root
+
+
+def write_solid_png(path: Path, width: int, height: int, rgb: tuple[int, int, int] = (90, 140, 200)) -> Path:
+    """A solid-colour RGB PNG of any size, written row by row: memory stays at one row."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    packer = zlib.compressobj(1)
+    row = b"\x00" + bytes(rgb) * width  # filter byte 0, then the pixels
+    compressed = [packer.compress(row) for _ in range(height)]
+    compressed.append(packer.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits, RGB
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(compressed))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+HUGE_SIDE = 8000
+
+
+@pytest.fixture(scope="session")
+def huge_png(tmp_path_factory) -> Path:
+    """An 8000 x 8000 PNG (192 MB of pixels, under 1 MB on disk), made once per session."""
+    return write_solid_png(tmp_path_factory.mktemp("huge") / "huge.png", HUGE_SIDE, HUGE_SIDE)
+
+
+@pytest.fixture
+def messier_tree(messy_tree, huge_png) -> Path:
+    """`messy_tree` plus the image kinds real folders hold and the scan must decode.
+
+    Class "dog" (9 usable): CMYK JPEG, 16-bit greyscale PNG, palette GIF with transparency,
+    RGBA PNG, greyscale PNG and JPEG, an 8000 x 8000 PNG, and two plain images; plus a hidden
+    .thumb.jpg (skipped silently). Class "empty" is a folder with nothing in it (reported).
+    So: cat 6, dog 9, "чай ☕" 4 usable; 9 problems, none blocking. Tests that need a file
+    deleted after the scan delete one themselves (e.g. dog/plain-1.jpg).
+    """
+    root = messy_tree
+    dog = root / "dog"
+    dog.mkdir()
+    rng = np.random.default_rng(3)
+    rgb = Image.fromarray(class_image(2, "dog", rng, 40))
+    rgb.convert("CMYK").save(dog / "cmyk.jpg", quality=90)
+    grey16 = (np.asarray(rgb.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+    Image.fromarray(grey16).save(dog / "deep-16bit.png")  # mode I;16
+    rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16).save(dog / "palette.gif", transparency=0)
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(Image.fromarray(np.full((40, 40), 128, np.uint8)))
+    rgba.save(dog / "alpha.png")
+    rgb.convert("L").save(dog / "grey.png")
+    rgb.convert("L").save(dog / "grey.jpg", quality=90)
+    (dog / "huge.png").write_bytes(huge_png.read_bytes())
+    for i in range(2):
+        Image.fromarray(class_image(2, "dog", rng)).save(dog / f"plain-{i}.jpg", quality=90)
+    rgb.save(dog / ".thumb.jpg")
+    (root / "empty").mkdir()
     return root

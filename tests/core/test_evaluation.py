@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_image_tree
+from fixture_images import write_image_tree
 
 from workbench import cli
 from workbench.core import training

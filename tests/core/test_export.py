@@ -9,7 +9,7 @@ from pathlib import Path
 
 import keras
 import pytest
-from conftest import write_image_tree
+from fixture_images import write_image_tree
 
 from workbench import cli
 from workbench.core.config import RunConfig

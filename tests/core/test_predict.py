@@ -5,7 +5,7 @@ import math
 import keras
 import numpy as np
 import pytest
-from conftest import write_image_tree
+from fixture_images import write_image_tree
 from test_evaluation import tiny_run_config, train_tiny_run
 
 from workbench import cli

@@ -80,7 +80,7 @@ def test_stop_takes_effect_within_one_batch(image_tree, tmp_path):
         if isinstance(event, BatchEnd) and event.batch == 1:
             stop.set()
 
-    config = tiny_config(image_tree, **{"training.epochs": 5, "training.batch_size": 4})
+    config = tiny_config(image_tree, **{"training.epochs": 5, "training.batch_size": 4, "freeze.policy": "all"})
     result = training.run(config, emit, stop, runs_dir=tmp_path)
     assert isinstance(result, RunFinished) and result.stopped
     assert result.reason == "stopped"
@@ -101,7 +101,7 @@ def test_pause_holds_training_until_resumed(image_tree, tmp_path):
                 pause.set()
                 threading.Timer(0.6, pause.clear).start()
 
-    config = tiny_config(image_tree, **{"training.epochs": 1})
+    config = tiny_config(image_tree, **{"training.epochs": 1, "freeze.policy": "all"})
     result = training.run(config, emit, threading.Event(), pause_event=pause, runs_dir=tmp_path)
     assert isinstance(result, RunFinished) and not result.stopped
     assert times[1] - times[0] >= 0.5
@@ -153,7 +153,8 @@ def test_missing_weights_file_becomes_a_failed_run_not_an_exception(image_tree, 
 
 
 def test_the_same_seed_repeats_a_run(image_tree, tmp_path):
-    config = tiny_config(image_tree, **{"training.epochs": 1})
+    config = tiny_config(image_tree, **{"training.epochs": 1, "freeze.policy": "top_blocks",
+                                        "freeze.blocks": 1})
     losses = []
     for _ in range(2):
         rec = Recorder()
