@@ -10,13 +10,15 @@ side by side in one process: these machines are noisy.
 from __future__ import annotations
 
 import importlib
+import json
 import platform
 import sys
 import time
 from pathlib import Path
 
-BENCHMARKS = ["training"]
+BENCHMARKS = ["training", "gui"]
 OUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+RESULTS = OUT.with_suffix(".json")  # every benchmark's latest result, so one can be re-run alone
 
 
 def machine() -> str:
@@ -31,11 +33,14 @@ def machine() -> str:
     )
 
 
-def render(results: list[dict]) -> str:
-    lines = ["# Benchmarks", "", f"Written by `python -m benchmarks.run` on {time.strftime('%Y-%m-%d')}.", "",
-             f"Machine: {machine()}", ""]
-    for r in results:
-        lines += [f"## {r['name']}", "", r["setup"], "", "| measure | value | note |", "|---|---|---|"]
+def render(results: dict[str, dict]) -> str:
+    lines = ["# Benchmarks", "", "Written by `python -m benchmarks.run`; each section says when and where it ran.", ""]
+    for name in BENCHMARKS:
+        if name not in results:
+            continue
+        r = results[name]
+        lines += [f"## {r['name']}", "", f"*{r['date']}; {r['machine']}*", "", r["setup"], "",
+                  "| measure | value | note |", "|---|---|---|"]
         lines += [f"| {a} | {b} | {c} |" for a, b, c in r["rows"]]
         lines.append("")
     return "\n".join(lines)
@@ -43,14 +48,17 @@ def render(results: list[dict]) -> str:
 
 def main(argv: list[str]) -> int:
     names = argv or BENCHMARKS
-    results = []
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for name in names:
         module = importlib.import_module(f"benchmarks.bench_{name}")
         print(f"running {name} ...", flush=True)
-        results.append(module.run())
-        print(results[-1])
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(render(results) + "\n")
+        result = module.run()
+        result.update(date=time.strftime("%Y-%m-%d %H:%M"), machine=machine())
+        results[name] = result
+        print(result, flush=True)
+        OUT.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        OUT.write_text(render(results) + "\n")
     print(f"wrote {OUT}")
     return 0
 

@@ -42,8 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     train = sub.add_parser("train", help="train a model from a config file (the JSON the GUI saves)")
-    train.add_argument("config", help="path to a config .json")
+    train.add_argument("config", nargs="?", help="path to a config .json")
     train.add_argument("--runs-dir", help="where run folders go (default: the GUI's runs folder)")
+    train.add_argument("--resume", metavar="RUN",
+                       help="continue a stopped, failed or killed run (a run folder or run id) from its last "
+                            "checkpoint, in its own folder and with its own config")
     train.set_defaults(func=cmd_train)
 
     scan = sub.add_parser("scan", help="check a folder of images (one sub-folder per class)")
@@ -76,6 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", metavar="DIR", help="folder to export into (default: RUN/export/FORMAT)")
     export.add_argument("--runs-dir", help=runs_help)
     export.set_defaults(func=cmd_export)
+
+    sweep = sub.add_parser("sweep", help="train a config at several dropout rates (and kinds), with k-fold cross-validation")
+    sweep.add_argument("config", help="path to a config .json (the base: everything but the dropout rate and kind)")
+    sweep.add_argument("--rates", required=True, metavar="R1,R2,...", help="dropout rates to try, e.g. 0,0.2,0.5")
+    sweep.add_argument("--kinds", default="", metavar="K1,K2,...",
+                       help="dropout kinds to try, e.g. dropout,gaussian (default: the config's kind)")
+    sweep.add_argument("--folds", type=_positive_int, default=1, metavar="K",
+                       help="k-fold cross-validation with K folds (default 1: the config's own validation split)")
+    sweep.add_argument("--runs-dir", help="where run folders and the sweep folder go (default: the GUI's runs folder)")
+    sweep.set_defaults(func=cmd_sweep)
     return parser
 
 
@@ -222,16 +235,30 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    resume_dir = None
+    if args.resume:
+        if args.config:
+            _err("error: give a config or --resume RUN, not both (a resumed run keeps its own config)")
+            return EXIT_BAD_INPUT
+        resume_dir = _resolve_run(args.resume, args.runs_dir)
+        if resume_dir is None:
+            return EXIT_BAD_INPUT
+        config_path = str(resume_dir / "config.json")
+    elif args.config:
+        config_path = args.config
+    else:
+        _err("error: give a config .json to train, or --resume RUN to continue a run")
+        return EXIT_BAD_INPUT
     try:
-        config = load_config(args.config)
+        config = load_config(config_path)
     except ConfigError as exc:
-        _err(f"error: cannot use config {args.config}:")
+        _err(f"error: cannot use config {config_path}:")
         for problem in exc.problems:
             _err(f"  - {problem}")
         return EXIT_BAD_INPUT
     problems = validate(config)
     if problems:
-        _err(f"error: the config {args.config} has problems:")
+        _err(f"error: the config {config_path} has problems:")
         for problem in problems:
             _err(f"  - {problem}")
         return EXIT_BAD_INPUT
@@ -249,7 +276,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        result = training.run(config, printer, stop, runs_dir=args.runs_dir)
+        if resume_dir is not None:
+            result = training.run(config, printer, stop, resume_from=resume_dir)
+        else:
+            result = training.run(config, printer, stop, runs_dir=args.runs_dir)
     finally:
         signal.signal(signal.SIGINT, previous)
     if isinstance(result, RunFailed):
@@ -257,6 +287,98 @@ def cmd_train(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
         return EXIT_FAILED
     return EXIT_INTERRUPTED if result.stopped else EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from workbench.core import sweep as sweeps
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        _err(f"error: cannot use config {args.config}:")
+        for problem in exc.problems:
+            _err(f"  - {problem}")
+        return EXIT_BAD_INPUT
+    try:
+        rates = sweeps.parse_rates(args.rates)
+        kinds = sweeps.parse_kinds(args.kinds)
+    except ValueError as exc:
+        _err(f"error: {exc}")
+        return EXIT_BAD_INPUT
+    plan = sweeps.SweepConfig(config, rates, kinds, args.folds)
+    problems = sweeps.validate_sweep(plan)
+    if problems:
+        _err(f"error: the sweep over {args.config} has problems:")
+        for problem in problems:
+            _err(f"  - {problem}")
+        return EXIT_BAD_INPUT
+
+    stop = threading.Event()
+    printer = _SweepPrinter(sys.stdout)
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        _err("\nStopping the sweep after this batch (press Ctrl-C again to abort)...")
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = sweeps.run_sweep(plan, printer, stop, args.runs_dir)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if result.problems:
+        return EXIT_BAD_INPUT
+    print(f"\nSweep {result.sweep_id}: {len(result.trials)} of {result.planned} trials ran"
+          + (" (stopped)" if result.stopped else ""))
+    print(sweeps.format_table(result))
+    best = result.best()
+    if best is not None:
+        print(f"Best: {best.kind} at rate {best.rate:g} (mean val_loss {best.val_loss_mean:.4f} "
+              f"over {best.folds} fold{'s' if best.folds != 1 else ''})")
+    print(f"Sweep folder: {result.sweep_dir}")
+    if result.stopped:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if best is not None else EXIT_FAILED
+
+
+class _SweepPrinter:
+    """A header per trial, the trial's epochs and warnings, and a line when it ends."""
+
+    def __init__(self, out):
+        self.out = out
+        self.run_printer = _ProgressPrinter(out)
+        self.total = 0
+
+    def __call__(self, event) -> None:
+        from workbench.core import sweep as sweeps
+
+        if isinstance(event, sweeps.SweepStarted):
+            self.total = len(event.trials)
+            kinds = len({kind for kind, _, _ in event.trials})
+            rates = len({rate for _, rate, _ in event.trials})
+            grid = f"{kinds} kind{'s' if kinds != 1 else ''}, {rates} rate{'s' if rates != 1 else ''}" + (
+                f", {event.folds} folds each" if event.folds >= 2 else "")
+            self.run_printer._line(f"Sweep {event.sweep_id}: {self.total} trials ({grid})\n"
+                                   f"Sweep folder: {event.sweep_dir}")
+        elif isinstance(event, sweeps.SweepTrialEvent):
+            inner = event.event
+            if isinstance(inner, RunStarted):
+                self.run_printer.epochs = inner.epochs
+            elif not isinstance(inner, RunFinished):
+                if isinstance(inner, Message) and inner.text.startswith("Sweep trial"):
+                    self.run_printer._line(f"\n{inner.text}")
+                else:
+                    self.run_printer(inner)
+        elif isinstance(event, sweeps.SweepTrialDone):
+            t = event.trial
+            if t.counts:
+                acc = f", val_accuracy {t.val_accuracy:.4f}" if t.val_accuracy is not None else ""
+                self.run_printer._line(f"Trial {t.index + 1}/{self.total} done: best val_loss {t.val_loss:.4f}{acc}")
+            else:
+                self.run_printer._line(f"Trial {t.index + 1}/{self.total} {t.status}" + (f": {t.error}" if t.error else ""))
+        elif isinstance(event, Message):
+            self.run_printer(event)
 
 
 class _ProgressPrinter:
@@ -276,6 +398,7 @@ class _ProgressPrinter:
             self._line(
                 f"Run {event.run_id}: {len(event.class_names)} classes, {event.train_images} training and "
                 f"{event.val_images} validation images\nRun folder: {event.run_dir}"
+                + (f"\nResuming after epoch {event.initial_epoch} of {event.epochs}" if event.initial_epoch else "")
             )
         elif isinstance(event, BatchEnd):
             now = time.perf_counter()

@@ -30,16 +30,25 @@ def trainable_batchnorm_layers(model: Any) -> list[Any]:
     return found
 
 
-def recalibrate(model: Any, images: Any, layers: list[Any]) -> None:
-    """Set each layer's moving statistics to those of `images` under the current weights."""
+def recalibrate(model: Any, images: Any, layers: list[Any], forward: Any = None) -> None:
+    """Set each layer's moving statistics to those of `images` under the current weights.
+
+    `forward` is an optional compiled `model(x, training=True)`; it must have been
+    traced (first called) while the momentum was 0, as `make_callback` does.
+    """
     saved = [layer.momentum for layer in layers]
     try:
         for layer in layers:
             layer.momentum = 0.0  # moving = this batch's statistics
-        model(images, training=True)
+        (forward or (lambda x: model(x, training=True)))(images)
     finally:
         for layer, momentum in zip(layers, saved, strict=True):
             layer.momentum = momentum
+
+
+def sample_size(train_images: int) -> int:
+    """A tenth of the training set, between 32 and 256 images: about 3 % of an epoch's work."""
+    return max(32, min(256, train_images // 10))
 
 
 def sample_images(dataset: Any, count: int) -> Any:
@@ -58,12 +67,15 @@ def sample_images(dataset: Any, count: int) -> Any:
 def make_callback(model: Any, images: Any) -> Any:
     """A Keras callback that recalibrates just before each validation pass."""
     import keras
+    import tensorflow as tf
 
     layers = trainable_batchnorm_layers(model)
+    # Compiled once, while the momentum is 0 (the first call happens inside `recalibrate`).
+    forward = tf.function(lambda x: model(x, training=True))
 
     class RecalibrateBatchNorm(keras.callbacks.Callback):
         def on_test_begin(self, logs=None):
             if layers and images is not None:
-                recalibrate(self.model, images, layers)
+                recalibrate(self.model, images, layers, forward)
 
     return RecalibrateBatchNorm()

@@ -72,6 +72,10 @@ class DataConfig:
     image_size: int = 96
     cache: bool = False  # keep decoded images in memory after the first epoch
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # k-fold cross-validation: with folds >= 2 the folder is split into `folds` stratified
+    # parts and part `fold` (0-based) validates, instead of `validation_split`. 0 or 1: off.
+    folds: int = 0
+    fold: int = 0
 
 
 @dataclass
@@ -95,6 +99,7 @@ class DropoutConfig:
     rate: float = 0.2
     placement: list[str] = field(default_factory=lambda: ["before_classifier"])
     block_size: int = 3  # DropBlock only
+    ramp_epochs: int = 0  # DropBlock only: its rate grows linearly from 0 over this many epochs (0: off)
 
 
 @dataclass
@@ -167,6 +172,8 @@ class RunConfig:
             raise ConfigError(
                 [Problem("", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")]
             ) from None
+        except (ValueError, RecursionError) as exc:  # a number of 4300+ digits, lists nested 1000s deep
+            raise ConfigError([Problem("", f"not a usable config: {str(exc)[:120]}")]) from None
         return cls.from_dict(data)
 
     def replace(self, **changes: Any) -> RunConfig:
@@ -181,10 +188,10 @@ def load_config(path: str | os.PathLike) -> RunConfig:
     """Read a config file; every failure becomes a ConfigError with a readable message."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark, as Notepad writes, is fine
     except FileNotFoundError:
         raise ConfigError([Problem("", f"config file not found: {p}")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: undecodable UTF-8, a NUL in the path
         raise ConfigError([Problem("", f"cannot read config file {p}: {exc}")]) from None
     return RunConfig.from_json(text)
 
@@ -272,7 +279,10 @@ def _coerce(tp: Any, value: Any, where: str, problems: list[Problem]) -> Any:
         problems.append(Problem(where, f"must be {_type_name(tp)}, not {json.dumps(value)[:40]}"))
         return _BAD
     if tp is float:
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer too large for a float (1e309 written out)
+            value = math.inf
         if not math.isfinite(value):
             problems.append(Problem(where, "must be a finite number"))
             return _BAD
@@ -302,8 +312,9 @@ def validate(config: RunConfig, check_paths: bool = True) -> list[Problem]:
     if d.validation_folder.strip():
         if check_paths and not Path(d.validation_folder).is_dir():
             bad("data.validation_folder", f"folder not found: {d.validation_folder}")
-    elif not 0.0 < d.validation_split < 1.0:
+    elif d.folds < 2 and not 0.0 < d.validation_split < 1.0:
         bad("data.validation_split", "must be between 0 and 1 (e.g. 0.2 keeps 20 % for validation)")
+    problems += _fold_problems(d, check_paths)
     for name in ("rotation", "zoom", "contrast"):
         v = getattr(d.augment, name)
         if not 0.0 <= v < 1.0:
@@ -353,6 +364,8 @@ def validate(config: RunConfig, check_paths: bool = True) -> list[Problem]:
         bad("dropout.placement", "'after_dense' needs at least one dense layer in the head")
     if dr.block_size < 1:
         bad("dropout.block_size", "must be at least 1")
+    if dr.ramp_epochs < 0:
+        bad("dropout.ramp_epochs", "must be 0 (no ramp) or a number of epochs")
 
     # freeze
     if fr.policy not in FREEZE_POLICIES:
@@ -387,3 +400,56 @@ def validate(config: RunConfig, check_paths: bool = True) -> list[Problem]:
     if t.divergence_factor <= 1.0:
         bad("training.divergence_factor", "must be above 1")
     return problems
+
+
+def _fold_problems(d: DataConfig, check_paths: bool) -> list[Problem]:
+    """k-fold settings: a fold that exists, no separate validation folder, enough images per class.
+
+    Images are counted by file name here (instant); the dataset scan checks their contents.
+    """
+    if d.folds < 0 or d.folds > 100:
+        return [Problem("data.folds", "must be between 2 and 100 (or 0 for a plain validation split)")]
+    if d.folds < 2:
+        return []
+    problems = []
+    if not 0 <= d.fold < d.folds:
+        problems.append(Problem("data.fold", f"must be between 0 and {d.folds - 1}: "
+                                             f"the index of the part held out for validation"))
+    if d.validation_folder.strip():
+        problems.append(Problem("data.folds", "k-fold splits the training folder: leave the validation folder empty"))
+    elif check_paths and d.folder.strip() and Path(d.folder).is_dir():
+        for name, count in _images_per_class(d.folder).items():
+            if 0 < count < d.folds:
+                problems.append(Problem(
+                    "data.folds", f"class '{name}' has {count} image(s): {d.folds}-fold cross-validation "
+                                  f"needs at least {d.folds} per class"))
+    return problems
+
+
+_COUNT_CACHE: dict[str, tuple[tuple, dict[str, int]]] = {}
+
+
+def _images_per_class(folder: str) -> dict[str, int]:
+    """Image files (by name) per class sub-folder; cached until a class folder changes."""
+    from workbench.core.dataset import IMAGE_EXTENSIONS
+
+    root = Path(folder)
+    try:
+        classes = sorted((e for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")),
+                         key=lambda e: e.name)
+        key = tuple((e.name, e.stat().st_mtime_ns) for e in classes)
+    except OSError:
+        return {}
+    cached = _COUNT_CACHE.get(str(root))
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    counts = {}
+    for entry in classes:
+        n = 0
+        for _dirpath, dirnames, filenames in os.walk(entry.path):
+            dirnames[:] = [x for x in dirnames if not x.startswith(".")]
+            n += sum(1 for f in filenames
+                     if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS)
+        counts[entry.name] = n
+    _COUNT_CACHE[str(root)] = (key, counts)
+    return counts

@@ -266,6 +266,50 @@ def split_items(
     return train, val
 
 
+def kfold_split(
+    items: Sequence[tuple[str, int]], folds: int, fold: int, seed: int
+) -> tuple[ItemList, ItemList]:
+    """(train, validation) for fold `fold` (0-based) of a stratified `folds`-fold split.
+
+    Each class is shuffled with `seed` and dealt round-robin into the folds, the deal
+    carrying on from one class to the next, so folds differ in size by at most one image
+    and a class with at least `folds` images is in every fold. The folds are disjoint and
+    together hold every image; same inputs and seed, same folds; both parts keep input order.
+    """
+    if folds < 2 or not 0 <= fold < folds:
+        raise ValueError(f"fold {fold} of {folds}: need folds >= 2 and 0 <= fold < folds")
+    rng = np.random.default_rng(seed)
+    by_class: dict[int, list[int]] = {}
+    for index, (_, label) in enumerate(items):
+        by_class.setdefault(label, []).append(index)
+    val_indices: set[int] = set()
+    dealt = 0
+    for label in sorted(by_class):
+        for position, index in enumerate(rng.permutation(by_class[label]).tolist()):
+            if (dealt + position) % folds == fold:
+                val_indices.add(index)
+        dealt += len(by_class[label])
+    train = tuple(tuple(it) for i, it in enumerate(items) if i not in val_indices)
+    val = tuple(tuple(it) for i, it in enumerate(items) if i in val_indices)
+    return train, val
+
+
+def split_for(data: DataConfig, items: Sequence[tuple[str, int]], seed: int) -> tuple[ItemList, ItemList]:
+    """The (train, validation) split a run's data config asks for: its k-fold part, or the fraction."""
+    if data.folds >= 2:
+        return kfold_split(items, data.folds, data.fold, seed)
+    return split_items(items, data.validation_split, seed)
+
+
+def _too_few_for_folds(report: ScanReport, folds: int) -> list[Problem]:
+    return [
+        Problem("data.folds", f"class '{name}' has {count} usable image(s): {folds}-fold "
+                              f"cross-validation needs at least {folds} per class")
+        for name, count in report.counts.items()
+        if count < folds
+    ]
+
+
 # ---- tf.data ------------------------------------------------------------------
 
 class SkipCounter:
@@ -427,6 +471,12 @@ def prepare_data(
             if not problems:
                 index = {name: i for i, name in enumerate(report.class_names)}
                 val_items = tuple((p, index[val_report.class_names[label]]) for p, label in val_report.items)
+    elif data.folds >= 2:
+        train_items, val_items = (), ()
+        if not problems:
+            problems += _too_few_for_folds(report, data.folds)
+        if not problems:
+            train_items, val_items = kfold_split(report.items, data.folds, data.fold, seed)
     else:
         train_items, val_items = split_items(report.items, data.validation_split, seed)
     if not problems and not val_items:

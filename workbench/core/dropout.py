@@ -55,6 +55,58 @@ def dropout_types() -> tuple[type, ...]:
     )
 
 
+def ramp_rate(rate: float, epochs: int, steps_per_epoch: int, epoch: int, batch: int) -> float:
+    """DropBlock's rate at a batch of a linear ramp: 0 at the first batch, `rate` after `epochs` epochs."""
+    total = max(1, epochs * max(1, steps_per_epoch))
+    step = epoch * max(1, steps_per_epoch) + batch
+    return float(rate) * min(1.0, max(0, step) / total)
+
+
+def make_ramp_callback(model: Any, rate: float, epochs: int, steps_per_epoch: int) -> Any:
+    """A Keras callback that ramps every DropBlock2D layer's rate linearly from 0 to `rate`.
+
+    Per batch, as in the DropBlock paper (Ghiasi et al., 2018): before batch b of epoch e
+    the rate is rate * (e * steps_per_epoch + b) / (epochs * steps_per_epoch), and `rate`
+    from epoch `epochs` on. Epoch numbers are Keras's (absolute), so a resumed run carries
+    on where its ramp was. At each epoch's end, and at the end of training, the layers get
+    the full rate back: a model saved then (the best epoch, the last one) carries the
+    configured rate, which is what Monte-Carlo dropout and a later fine-tune should use.
+    Put it before the callback that saves the model. Layers inside nested models count too.
+    """
+    import keras
+
+    from workbench.core.layers import DropBlock2D
+    from workbench.core.model import walk_layers
+
+    class DropBlockRamp(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.rate, self.epochs, self.steps = float(rate), int(epochs), int(steps_per_epoch)
+            self.blocks = [layer for layer in walk_layers(model) if isinstance(layer, DropBlock2D)]
+            self._epoch = 0
+
+        def rate_at(self, epoch: int, batch: int) -> float:
+            return ramp_rate(self.rate, self.epochs, self.steps, epoch, batch)
+
+        def _set(self, value: float) -> None:
+            for layer in self.blocks:
+                layer.rate.assign(value)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._set(self.rate_at(self._epoch, batch))
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._set(self.rate)
+
+        def on_train_end(self, logs=None):
+            self._set(self.rate)
+
+    return DropBlockRamp()
+
+
 def mc_predict(model: Any, images: Any, passes: int = 20, batch_size: int = 32) -> tuple[Any, Any, Any]:
     """Monte-Carlo dropout: (mean probabilities, their std, predictive entropy in nats).
 

@@ -177,7 +177,7 @@ def validation_items(
     changed since training (then the split moves and some of these images may have been
     trained on). Raises RunError when the data is gone.
     """
-    from workbench.core.dataset import scan_folder, split_items
+    from workbench.core.dataset import scan_folder, split_for
 
     d = config.data
     notes: list[str] = []
@@ -190,7 +190,7 @@ def validation_items(
         if not Path(d.folder).is_dir():
             raise RunError(f"the run's data folder is gone: {d.folder}")
         report = scan_folder(d.folder)
-        _, items = split_items(report.items, d.validation_split, config.training.seed)
+        _, items = split_for(d, report.items, config.training.seed)
 
     index = {name: i for i, name in enumerate(class_names)}
     result: list[tuple[str, int]] = []

@@ -26,6 +26,8 @@ METRICS_FILE = "metrics.csv"
 EVENTS_FILE = "events.jsonl"
 MODEL_FILE = "model.keras"
 SUMMARY_FILE = "summary.json"
+CHECKPOINT_FILE = "checkpoint.keras"  # model + optimizer + state after the last epoch: for resuming
+STATE_FILE = "state.json"  # a readable copy of the checkpoint's state (epochs done, best so far)
 
 # Columns that come first in metrics.csv, in this order; any others follow sorted.
 _LEADING_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
@@ -59,6 +61,14 @@ class RunFolder:
     def model_path(self) -> Path:
         return self.path / MODEL_FILE
 
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / CHECKPOINT_FILE
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / STATE_FILE
+
     def write_config(self, config: RunConfig) -> None:
         save_config(config, self.path / CONFIG_FILE)
 
@@ -66,6 +76,9 @@ class RunFolder:
         """Record one epoch; the CSV is rewritten whole (it is small) so its columns stay consistent."""
         row = {"epoch": epoch, **{k: float(v) for k, v in logs.items()}}
         self._metrics = [r for r in self._metrics if r["epoch"] != epoch] + [row]
+        self._write_metrics()
+
+    def _write_metrics(self) -> None:
         columns = [c for c in _LEADING_COLUMNS if any(c in r for r in self._metrics)]
         columns += sorted({k for r in self._metrics for k in r} - set(columns))
         buffer = io.StringIO()
@@ -75,9 +88,20 @@ class RunFolder:
             writer.writerow({k: _format(r.get(k)) for k in columns})
         atomic_write_text(self.path / METRICS_FILE, buffer.getvalue())
 
-    def load_existing_metrics(self) -> None:
-        """Continue an existing metrics.csv (a resumed run) instead of starting it over."""
-        self._metrics = read_metrics(self.path)
+    def load_existing_metrics(self, through_epoch: int | None = None) -> None:
+        """Continue an existing metrics.csv (a resumed run) instead of starting it over.
+
+        With `through_epoch`, rows of later epochs are dropped (and the file rewritten):
+        those epochs are trained again from the checkpoint, so each epoch keeps one row.
+        """
+        rows = read_metrics(self.path)
+        if through_epoch is not None:
+            kept = [r for r in rows if r["epoch"] <= through_epoch]
+            if len(kept) != len(rows):
+                self._metrics = kept
+                self._write_metrics()
+            rows = kept
+        self._metrics = rows
 
     def append_event(self, event: Event) -> None:
         """Log every event except per-batch ones (those are in metrics at epoch granularity)."""
@@ -148,6 +172,10 @@ class RunRecord:
     @property
     def has_model(self) -> bool:
         return (self.path / MODEL_FILE).is_file()
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINT_FILE).is_file()
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:

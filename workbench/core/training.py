@@ -8,6 +8,7 @@ the caller's thread always ends cleanly and the run folder keeps what it had.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 import traceback
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.core.config import RunConfig, validate
+from workbench.core.config import ConfigError, RunConfig, load_config, validate
 from workbench.core.events import (
     BatchEnd,
     EpochEnd,
@@ -26,7 +27,7 @@ from workbench.core.events import (
     RunFinished,
     RunStarted,
 )
-from workbench.core.runs import RunFolder, RunStore
+from workbench.core.runs import CHECKPOINT_FILE, CONFIG_FILE, RunFolder, RunStore, load_run
 
 Emit = Callable[[Event], None]
 
@@ -35,23 +36,41 @@ class Diverged(Exception):
     """Training blew up (NaN/inf or exploding loss)."""
 
 
+class DataUnavailable(Exception):
+    """The images could not be read any more during training (moved, deleted, unmounted)."""
+
+
 def run(
-    config: RunConfig,
+    config: RunConfig | None,
     emit: Emit,
     stop_event: threading.Event | None = None,
     *,
     pause_event: threading.Event | None = None,
     runs_dir: str | Path | None = None,
+    resume_from: str | Path | None = None,
 ) -> RunFinished | RunFailed:
-    """Train `config` to the end, a stop request, or a failure; report everything through `emit`."""
+    """Train `config` to the end, a stop request, or a failure; report everything through `emit`.
+
+    With `resume_from` (a run folder) the run continues in that folder from its last
+    checkpoint, with the folder's own config.json (`config` may then be None; if given
+    it must equal it) and `runs_dir` is not used.
+    """
     stop_event = stop_event or threading.Event()
-    problems = validate(config)
-    if problems:
-        return _fail(emit, None, "The configuration has problems", "\n".join(str(p) for p in problems), "invalid")
-    try:
-        folder = RunStore(runs_dir).create(config)
-    except OSError as exc:
-        return _fail(emit, None, "Cannot create the run folder", str(exc))
+    if resume_from is not None:
+        opened = _open_for_resume(config, Path(resume_from), emit)
+        if isinstance(opened, RunFailed):
+            return opened
+        config, folder = opened
+    else:
+        if config is None:
+            raise TypeError("run() needs a config, or resume_from")
+        problems = validate(config)
+        if problems:
+            return _fail(emit, None, "The configuration has problems", "\n".join(str(p) for p in problems), "invalid")
+        try:
+            folder = RunStore(runs_dir).create(config)
+        except OSError as exc:
+            return _fail(emit, None, "Cannot create the run folder", str(exc))
 
     def record(event: Event) -> None:
         try:
@@ -61,9 +80,55 @@ def run(
         emit(event)
 
     try:
-        return _train(config, folder, record, stop_event, pause_event)
+        return _train(config, folder, record, stop_event, pause_event, resume=resume_from is not None)
     except Exception as exc:  # noqa: BLE001 - every failure becomes an event
         return _fail(record, folder, *_describe(exc))
+
+
+def resume(
+    run_dir: str | Path,
+    emit: Emit,
+    stop_event: threading.Event | None = None,
+    *,
+    pause_event: threading.Event | None = None,
+) -> RunFinished | RunFailed:
+    """Continue a stopped, failed or killed run in its own folder, from its last checkpoint."""
+    return run(None, emit, stop_event, pause_event=pause_event, resume_from=run_dir)
+
+
+def _open_for_resume(config: RunConfig | None, path: Path, emit: Emit) -> tuple[RunConfig, RunFolder] | RunFailed:
+    """The run folder's config and folder, or a RunFailed ("invalid") that leaves the folder untouched."""
+    from workbench.core import checkpoint
+
+    def refuse(error: str, details: str = "") -> RunFailed:
+        event = RunFailed(error=error, details=details, run_dir=str(path), kind="invalid")
+        emit(event)
+        return event
+
+    if not (path / CONFIG_FILE).is_file():
+        return refuse(f"Cannot resume: {path} is not a run folder (it has no {CONFIG_FILE})")
+    try:
+        saved = load_config(path / CONFIG_FILE)
+    except ConfigError as exc:
+        return refuse(f"Cannot resume: the run's {CONFIG_FILE} cannot be used", str(exc))
+    if config is not None and config != saved:
+        return refuse(f"Cannot resume: the settings differ from the run's {CONFIG_FILE}",
+                      "A resumed run keeps its own settings; start a new run to change them.")
+    problems = validate(saved)
+    if problems:
+        return refuse("Cannot resume: the run's configuration has problems", "\n".join(str(p) for p in problems))
+    epochs = saved.training.epochs
+    state = checkpoint.read_state(path / CHECKPOINT_FILE)
+    if state is None and (path / CHECKPOINT_FILE).exists():
+        return refuse(f"Cannot resume: the checkpoint of run {path.name} is damaged",
+                      f"{path / CHECKPOINT_FILE} cannot be read. Workbench writes checkpoints atomically, so "
+                      "something else changed it. Delete it to train the run again from the first epoch.")
+    summary = load_run(path).summary
+    if summary.get("status") == "finished" or (state and state["epochs_done"] >= epochs):
+        done = summary.get("epochs_done", state["epochs_done"] if state else epochs)
+        why = f" ({summary['reason']})" if summary.get("reason") else ""
+        return refuse(f"Nothing to resume: run {path.name} has finished{why} after {done} of {epochs} epochs")
+    return saved, RunFolder(path)
 
 
 def _fail(
@@ -92,6 +157,8 @@ def _describe(exc: BaseException) -> tuple[str, str, str]:
     details = "".join(traceback.format_exception(exc))
     if isinstance(exc, (weights.WeightsUnavailable, weights.WeightsMismatch)):
         return str(exc), details, "invalid"
+    if isinstance(exc, DataUnavailable):
+        return str(exc).splitlines()[0], str(exc), "error"
     name = type(exc).__name__
     if name == "ResourceExhaustedError" or isinstance(exc, MemoryError):
         return (
@@ -108,10 +175,11 @@ def _train(
     emit: Emit,
     stop_event: threading.Event,
     pause_event: threading.Event | None,
+    resume: bool = False,
 ) -> RunFinished | RunFailed:
     import keras
 
-    from workbench.core import backbones, dataset
+    from workbench.core import backbones, checkpoint, dataset
     from workbench.core import model as model_lib
 
     keras.backend.clear_session()
@@ -126,16 +194,45 @@ def _train(
     if data.problems:
         return _fail(emit, folder, "The dataset cannot be used for training",
                      "\n".join(str(p) for p in data.problems), "invalid")
+    left_out = _left_out_files(data.report, data.val_report)
+    if left_out:
+        emit(Message("warning", f"Skipping {left_out} unusable file(s) found by the scan (listed above); "
+                                f"training on the other {data.train_count + data.val_count} images"))
 
     spec = backbones.get_backbone(config.backbone.name)
-    emit(Message("info", f"Building {spec.name} ({config.backbone.weights} weights)"))
-    model = model_lib.build_model(config, len(data.class_names))
-    freeze = model_lib.apply_freeze(model, config.freeze, spec, pretrained=config.backbone.weights != "none")
-    model.compile(
-        optimizer=_optimizer(config),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing),
-        metrics=["accuracy"],
-    )
+    state: dict[str, Any] = {}
+    if resume:
+        state = checkpoint.read_state(folder.checkpoint_path) or {}
+    if state:
+        emit(Message("info", f"Loading the checkpoint of run {folder.id} (after epoch {state['epochs_done']})"))
+        try:
+            model, state = checkpoint.load(folder.checkpoint_path)
+        except checkpoint.CheckpointError as exc:
+            return _fail(emit, folder, f"Cannot resume: {exc}", "", "invalid")
+        saved_classes = tuple(state.get("class_names") or ())
+        if saved_classes and saved_classes != tuple(data.class_names):
+            return _fail(emit, folder, "Cannot resume: the dataset's classes have changed since the run started",
+                         f"The run trained on {', '.join(saved_classes)}; the folder now has "
+                         f"{', '.join(data.class_names)}.", "invalid")
+        freeze = model_lib.model_summary_counts(model)
+    else:
+        if resume:
+            emit(Message("warning", f"Run {folder.id} has no checkpoint yet: it starts again from the first epoch"))
+        source = {"imagenet": "ImageNet weights", "file": f"weights from {config.backbone.weights_file}",
+                  "none": "re-initialised weights"}[config.backbone.weights]
+        emit(Message("info", f"Building {spec.name} with {source}"))
+        model = model_lib.build_model(config, len(data.class_names))
+        freeze = model_lib.apply_freeze(model, config.freeze, spec, pretrained=config.backbone.weights != "none")
+        model.compile(
+            optimizer=_optimizer(config),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing),
+            metrics=["accuracy"],
+        )
+    initial_epoch = int(state.get("epochs_done", 0))
+    if resume:
+        folder.load_existing_metrics(through_epoch=initial_epoch)
+        if initial_epoch:
+            emit(Message("info", f"Resuming after epoch {initial_epoch} of {t.epochs}"))
 
     emit(
         RunStarted(
@@ -150,21 +247,32 @@ def _train(
             layers_trainable=freeze.layers_trainable,
             params_trainable=freeze.params_trainable,
             params_frozen=freeze.params_frozen,
+            initial_epoch=initial_epoch,
         )
     )
     emit(Message("info", freeze.text))
 
-    ProgressCallback, DivergenceGuard, ModelSaver = _make_callbacks()
-    progress = ProgressCallback(emit, folder, data.steps_per_epoch, stop_event, pause_event, skipped)
-    guard = DivergenceGuard(t.divergence_factor)
-    saver = ModelSaver(folder, t.monitor if t.keep_best else "")
+    ProgressCallback, DivergenceGuard, ModelSaver, ResumableEarlyStopping = _make_callbacks()
+    progress = ProgressCallback(emit, folder, data.steps_per_epoch, stop_event, pause_event, skipped,
+                                initial_epoch=initial_epoch)
+    guard = DivergenceGuard(t.divergence_factor, first=state.get("divergence_first"))
+    saver = ModelSaver(folder, t.monitor if t.keep_best else "", progress, guard, state,
+                       class_names=tuple(data.class_names))
     callbacks: list[Any] = [progress, guard, saver]
+    dr = config.dropout
+    if dr.kind == "dropblock" and dr.ramp_epochs > 0 and dr.rate > 0:
+        from workbench.core.dropout import make_ramp_callback
+
+        # First in the list: it restores the full rate at each epoch's end, before the model is saved.
+        callbacks.insert(0, make_ramp_callback(model, dr.rate, dr.ramp_epochs, data.steps_per_epoch))
+        emit(Message("info", f"DropBlock's rate ramps up from 0 to {dr.rate:g} over {dr.ramp_epochs} epoch(s)"))
     if not freeze_bn_only(model):
-        callbacks.append(_batchnorm_recalibration(model, data.train, emit))
+        callbacks.append(_batchnorm_recalibration(model, data.train, data.train_count, emit))
     if t.early_stopping:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(monitor=t.monitor, patience=t.patience, mode=_mode(t.monitor))
-        )
+        # Before the saver, so that the checkpoint holds this epoch's early-stopping counters.
+        saver.early_stopping = ResumableEarlyStopping(
+            monitor=t.monitor, patience=t.patience, mode=_mode(t.monitor), restore=state.get("early_stopping"))
+        callbacks.insert(callbacks.index(saver), saver.early_stopping)
 
     started = time.perf_counter()
     with warnings.catch_warnings():
@@ -175,11 +283,12 @@ def _train(
             data.train,
             validation_data=data.val,
             epochs=t.epochs,
+            initial_epoch=initial_epoch,
             callbacks=callbacks,
             shuffle=False,  # the training dataset shuffles itself, with the run's seed
             verbose=0,
         )
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started + float(state.get("seconds", 0.0))
 
     epochs_done = progress.epochs_done
     if not guard.reason:
@@ -204,7 +313,15 @@ def _train(
         "val_images": data.val_count,
         "trainable": freeze.text,
         "model": folder.model_path.name if folder.model_path.is_file() else "",
+        "checkpoint": folder.checkpoint_path.name if folder.checkpoint_path.is_file() else "",
+        "skipped_files": left_out + skipped.count,
+        "checkpoint_seconds": round(saver.checkpoint_seconds, 2),
     }
+    if initial_epoch:
+        summary["resumed_after_epoch"] = initial_epoch
+    if skipped.count:
+        emit(Message("warning", f"Skipped {left_out + skipped.count} file(s) in all: {left_out} found unusable "
+                                f"by the scan, {skipped.count} unreadable during training"))
     if guard.reason:
         emit(Message("error", guard.reason))
         return _fail(emit, folder, guard.reason, _DIVERGENCE_HELP, "diverged", summary)
@@ -229,10 +346,10 @@ def freeze_bn_only(model) -> bool:
     return not batchnorm.trainable_batchnorm_layers(model)
 
 
-def _batchnorm_recalibration(model, train_dataset, emit: Emit):
+def _batchnorm_recalibration(model, train_dataset, train_images: int, emit: Emit):
     from workbench.core import batchnorm
 
-    images = batchnorm.sample_images(train_dataset, 256)
+    images = batchnorm.sample_images(train_dataset, batchnorm.sample_size(train_images))
     emit(Message("info", "BatchNorm layers are learning: their statistics are recomputed on "
                          f"{0 if images is None else len(images)} training images before each validation"))
     return batchnorm.make_callback(model, images)
@@ -243,6 +360,24 @@ _DIVERGENCE_HELP = (
     "Usual fixes: lower the learning rate (divide it by 10), use Adam instead of SGD, "
     "or check the images and labels. The model from the last good epoch is kept in the run folder."
 )
+
+
+def _left_out_files(*reports) -> int:
+    """How many image files the scans left out (empty, damaged, not images, unsupported)."""
+    from workbench.core.dataset import IMAGE_EXTENSIONS
+
+    count = 0
+    for report in reports:
+        for problem in getattr(report, "warnings", ()):
+            # A file's problem reads "<path inside the folder>: <reason>"; the others do not
+            # start with an image file's name (class counts, ignored non-images, stray files).
+            text, at = problem.message, problem.message.find(": ")
+            while at != -1:
+                if os.path.splitext(text[:at])[1].lower() in IMAGE_EXTENSIONS:
+                    count += 1
+                    break
+                at = text.find(": ", at + 1)
+    return count
 
 
 def _mode(monitor: str) -> str:
@@ -271,23 +406,30 @@ def _make_callbacks():
     class ProgressCallback(keras.callbacks.Callback):
         """Turns Keras callbacks into events, writes metrics, and obeys Stop and Pause."""
 
-        def __init__(self, emit, folder, steps, stop_event, pause_event, skipped):
+        def __init__(self, emit, folder, steps, stop_event, pause_event, skipped, initial_epoch=0):
             super().__init__()
             self.skipped, self._skipped_reported = skipped, 0
             self.emit, self.folder, self.steps = emit, folder, steps
             self.stop_event, self.pause_event = stop_event, pause_event
-            self.epochs_done = 0
+            self.epochs_done = initial_epoch
             self.last_logs: dict[str, float] = {}
-            self._epoch = 0
+            self._epoch = initial_epoch
             self._epoch_started = 0.0
             self._stopped_in_epoch = False
+            self._batches = 0
+
+        @property
+        def stopped_in_epoch(self) -> bool:
+            return self._stopped_in_epoch
 
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch = epoch
             self._epoch_started = time.perf_counter()
             self._stopped_in_epoch = False
+            self._batches = 0
 
         def on_train_batch_end(self, batch, logs=None):
+            self._batches += 1
             self.emit(BatchEnd(epoch=self._epoch, batch=batch, steps=self.steps, logs=_floats(logs)))
             self._obey()
 
@@ -301,6 +443,7 @@ def _make_callbacks():
             seconds = time.perf_counter() - self._epoch_started
             if self._stopped_in_epoch:
                 return  # a stopped epoch's numbers cover only part of the data: not an epoch
+            self._check_data(epoch, values)
             self.epochs_done = epoch + 1
             self.last_logs = values
             self.folder.append_metrics(epoch + 1, {**values, "seconds": round(seconds, 3)})
@@ -310,6 +453,19 @@ def _make_callbacks():
                 self._skipped_reported = self.skipped.count
                 self.emit(Message("warning", f"Skipped {len(new)} unreadable file(s) (changed since the scan): "
                                   + ", ".join(new[:5]) + (" ..." if len(new) > 5 else "")))
+
+        def _check_data(self, epoch, values):
+            """An epoch without a single readable image is not an epoch: the data has gone."""
+            missing = "training" if self._batches == 0 else ("validation" if "val_loss" not in values else "")
+            if not missing:
+                return
+            paths = self.skipped.paths
+            example = f" (for example {paths[0]})" if paths else ""
+            raise DataUnavailable(
+                f"No {missing} image could be read in epoch {epoch + 1}: the dataset folder was moved, "
+                f"deleted or unmounted during training{example}.\n{len(paths)} file(s) could not be read. "
+                "Put the images back and resume the run: it continues from its last completed epoch."
+            )
 
         def _obey(self):
             if self.pause_event is not None and self.pause_event.is_set():
@@ -325,10 +481,10 @@ def _make_callbacks():
     class DivergenceGuard(keras.callbacks.Callback):
         """Stops a run whose loss is NaN/inf or grew past `factor` times its first value."""
 
-        def __init__(self, factor):
+        def __init__(self, factor, first=None):
             super().__init__()
             self.factor = factor
-            self.first: float | None = None
+            self.first: float | None = float(first) if first is not None else None  # kept across a resume
             self.reason = ""
 
         def on_train_batch_end(self, batch, logs=None):
@@ -349,40 +505,98 @@ def _make_callbacks():
                 self.model.stop_training = True
 
     class ModelSaver(keras.callbacks.Callback):
-        """Keeps model.keras current: the best epoch (keep best) or the last one."""
+        """Keeps checkpoint.keras (every epoch, and at a stop) and model.keras (best or last) current.
 
-        def __init__(self, folder, monitor):
+        One save per epoch: when the epoch is also the best (or, without keep best, the
+        last), model.keras becomes a hard link to (or copy of) the new checkpoint.
+        """
+
+        def __init__(self, folder, monitor, progress, guard, state=None, class_names=()):
             super().__init__()
             self.folder, self.monitor = folder, monitor
-            self.best_value: float | None = None
-            self.best_logs: dict[str, float] = {}
+            self.progress, self.guard = progress, guard
+            self.early_stopping = None
+            self.class_names = list(class_names)
+            state = state or {}
+            best = state.get("best_value")
+            self.best_value: float | None = float(best) if best is not None else None
+            self.best_logs: dict[str, float] = dict(state.get("best_logs") or {})
+            self._previous_seconds = float(state.get("seconds", 0.0))
+            self._started = time.perf_counter()
+            self.checkpoint_seconds = 0.0  # time spent writing checkpoints in this session
+            self.checkpoints = 0
+
+        def on_train_begin(self, logs=None):
+            self._started = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
+            if self.guard.reason:
+                return  # diverged: the last good checkpoint stays
             values = _floats(logs)
             if not all(math.isfinite(v) for v in values.values()):
                 return
+            better = True
             if self.monitor and self.monitor in values:
                 value = values[self.monitor]
                 better = (
                     self.best_value is None
                     or (value > self.best_value if _mode(self.monitor) == "max" else value < self.best_value)
                 )
-                if not better:
-                    return
-                self.best_value = value
-            self.best_logs = {"epoch": float(epoch + 1), **values}
-            self.save(self.model)
+                if better:
+                    self.best_value = value
+            if better:
+                self.best_logs = {"epoch": float(epoch + 1), **values}
+            # A stopped epoch is not done: its checkpoint (the weights so far) resumes at its start.
+            self.save_checkpoint(epoch if self.progress.stopped_in_epoch else epoch + 1)
+            if better:
+                from workbench.core.checkpoint import copy_atomically
 
-        def save(self, model):
-            from workbench.core.files import atomic_replace_with
+                copy_atomically(self.folder.checkpoint_path, self.folder.model_path)
 
-            atomic_replace_with(self.folder.model_path, model.save)
+        def save_checkpoint(self, epochs_done):
+            from workbench.core import checkpoint
+
+            es = self.early_stopping
+            state = {
+                "epochs_done": int(epochs_done),
+                "partial_epoch": bool(self.progress.stopped_in_epoch),
+                "class_names": self.class_names,
+                "best_value": self.best_value,
+                "best_logs": self.best_logs,
+                "divergence_first": self.guard.first,
+                "early_stopping": None if es is None else {"wait": int(es.wait), "best": es.best},
+                "seconds": round(self._previous_seconds + time.perf_counter() - self._started, 3),
+            }
+            self.checkpoint_seconds += checkpoint.save(
+                self.model, self.folder.checkpoint_path, state, mirror=self.folder.state_path)
+            self.checkpoints += 1
 
         def finish(self, model):
             """At the end, a model file must exist even if no epoch finished (stopped early)."""
-            if not self.folder.model_path.is_file():
-                self.save(model)
+            if self.folder.model_path.is_file():
+                return
+            if self.folder.checkpoint_path.is_file():
+                from workbench.core.checkpoint import copy_atomically
 
-    return ProgressCallback, DivergenceGuard, ModelSaver
+                copy_atomically(self.folder.checkpoint_path, self.folder.model_path)
+            else:
+                from workbench.core.files import atomic_replace_with
+
+                atomic_replace_with(self.folder.model_path, model.save)
+
+    class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+        """EarlyStopping whose patience counter and best value survive a resume."""
+
+        def __init__(self, *args, restore=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._restore = restore or {}
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            self.wait = int(self._restore.get("wait", 0))
+            if self._restore.get("best") is not None:
+                self.best = float(self._restore["best"])
+
+    return ProgressCallback, DivergenceGuard, ModelSaver, ResumableEarlyStopping
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
+import threading
 from collections import defaultdict
 from pathlib import Path
 
@@ -63,6 +64,11 @@ from workbench.ui.panels import (
     RegularizationPanel,
     TrainingPanel,
 )
+from workbench.ui.panels.dropout_lab import DropoutLabPanel
+from workbench.ui.panels.evaluate import EvaluatePanel
+from workbench.ui.panels.export import ExportDialog
+from workbench.ui.panels.predict import PredictPanel
+from workbench.ui.panels.runs import RunsPanel
 from workbench.ui.plots import TrainingPlots
 from workbench.ui.progress import RunProgress
 from workbench.ui.settings import app_settings
@@ -120,6 +126,14 @@ class MainWindow(QMainWindow):
         self.readout_jobs = BackgroundJobs(self.pool, self)
         self.readout_jobs.done.connect(self._on_readout_done)
         self.readout_jobs.failed.connect(self._on_readout_failed)
+        # Evaluate, predict, Grad-CAM and export load models: one at a time, on their own thread,
+        # so they never hold up a dataset scan; `model_cancel` lets them stop waiting on quit.
+        self.model_pool = QThreadPool(self)
+        self.model_pool.setMaxThreadCount(1)
+        self.model_pool.setExpiryTimeout(-1)  # one thread, one Python thread state for TensorFlow (model_jobs)
+        self.model_cancel = threading.Event()
+        self.export_dialog: ExportDialog | None = None
+        self._active_run_dir = ""
 
         self.data_panel = DataPanel(self.config)
         self.backbone_panel = BackbonePanel(self.config)
@@ -189,8 +203,37 @@ class MainWindow(QMainWindow):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(line)
-        layout.addWidget(self.plots, 1)
+        layout.addWidget(self._build_views(), 1)
         self.setCentralWidget(central)
+
+    def _build_views(self) -> QTabWidget:
+        """Live curves, saved runs, evaluation and prediction, as tabs of the central area."""
+        from workbench.core.runs import default_runs_dir
+
+        self.runs_panel = RunsPanel(Path(self.runs_dir) if self.runs_dir else default_runs_dir())
+        self.evaluate_panel = EvaluatePanel(self.pool, self.model_pool, self.model_cancel)
+        self.predict_panel = PredictPanel(self.model_pool, self.model_cancel)
+        self.views = QTabWidget()
+        self.views.setObjectName("views")
+        self.views.setDocumentMode(True)
+        self.views.addTab(self.plots, "Training")
+        self.views.addTab(self.runs_panel, "Runs")
+        self.views.addTab(self.evaluate_panel, "Evaluate")
+        self.views.addTab(self.predict_panel, "Predict")
+        self.dropout_lab = DropoutLabPanel(lambda: self.config, self.runs_dir)
+        self.views.addTab(self.dropout_lab, "Dropout lab")
+        self.dropout_lab.apply_requested.connect(self.apply_dropout)
+        self.dropout_lab.running_changed.connect(self._on_sweep_running)
+        self.dropout_lab.log_message.connect(self._on_sweep_message)
+        self.runs_panel.runs_changed.connect(self._on_runs_changed)
+        self.runs_panel.current_run_changed.connect(self._on_run_selected)
+        self.runs_panel.run_again_requested.connect(self.run_again)
+        self.runs_panel.evaluate_requested.connect(self.evaluate_run)
+        self.runs_panel.export_requested.connect(self.open_export_dialog)
+        self.evaluate_panel.export_requested.connect(self.open_export_dialog)
+        self.evaluate_panel.image_activated.connect(self._on_image_activated)
+        self._on_runs_changed(list(self.runs_panel.records.values()))
+        return self.views
 
     def _build_docks(self) -> None:
         self.tabs = QTabWidget()
@@ -229,6 +272,10 @@ class MainWindow(QMainWindow):
         self.open_folder_action = file_menu.addAction("Open &dataset folder…", QKeySequence("Ctrl+D"))
         self.open_folder_action.triggered.connect(self.open_dataset_dialog)
         file_menu.addSeparator()
+        self.resume_action = file_menu.addAction("&Resume a run…")
+        self.resume_action.setToolTip("Continue a stopped, failed or interrupted run from its last checkpoint")
+        self.resume_action.triggered.connect(self.resume_run_dialog)
+        file_menu.addSeparator()
         self.install_launcher_action = file_menu.addAction("Install desktop &launcher")
         self.install_launcher_action.triggered.connect(self.install_launcher)
         file_menu.addSeparator()
@@ -239,6 +286,11 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.settings_dock.toggleViewAction())
         view_menu.addAction(self.log_dock.toggleViewAction())
+        view_menu.addSeparator()
+        for index in range(self.views.count()):
+            action = view_menu.addAction(self.views.tabText(index), QKeySequence(f"Ctrl+{index + 1}"))
+            action.setData(index)
+            action.triggered.connect(self._on_view_action)
 
         help_menu = self.menuBar().addMenu("&Help")
         about = help_menu.addAction("&About Workbench")
@@ -325,7 +377,7 @@ class MainWindow(QMainWindow):
     def _update_controls(self) -> None:
         running = self.runner.running
         stopping = self.runner.stopping
-        self.train_button.setEnabled(not running and not self.problems)
+        self.train_button.setEnabled(not running and not self.problems and not self.dropout_lab.running)
         self.stop_button.setEnabled(running and not stopping)
         self.pause_button.setEnabled(running and not stopping)
         self.pause_button.setText("Resume" if self.runner.paused else "Pause")
@@ -333,8 +385,12 @@ class MainWindow(QMainWindow):
         self.pause_button.setIcon(self.style().standardIcon(icon))
         for panel in self.panels:
             panel.setEnabled(not running)
-        for action in (self.open_config_action, self.open_folder_action):
+        for action in (self.open_config_action, self.open_folder_action, self.resume_action):
             action.setEnabled(not running)
+        self.runs_panel.set_training(running, self._active_run_dir if running else "")
+        self.evaluate_panel.set_training(running)
+        self.predict_panel.set_training(running)
+        self.dropout_lab.set_training(running)
 
     def set_config(self, config: RunConfig) -> None:
         """Replace the whole config (opened from a file): every panel shows it."""
@@ -440,9 +496,63 @@ class MainWindow(QMainWindow):
         self.log.add("info", f"Starting: {b.name}{width}, {weights}, {epochs} epoch{'s' if epochs != 1 else ''} "
                              f"on {self.config.data.folder}")
         self.last_result = None
+        self.views.setCurrentWidget(self.plots)
         self.runner.start(self.config, runs_dir=self.runs_dir)
         self.statusBar().showMessage("Training…")
         self._update_controls()
+
+    @Slot()
+    def resume_run_dialog(self) -> None:
+        from workbench.core.runs import default_runs_dir
+
+        start = str(Path(self.runs_dir) if self.runs_dir else default_runs_dir())
+        folder = QFileDialog.getExistingDirectory(self, "Choose a run folder to resume", start)
+        if folder:
+            self.resume_run(folder)
+
+    def resume_run(self, run_dir: str | Path) -> bool:
+        """Continue a run in its own folder from its last checkpoint, with its own settings.
+
+        The panels show the run's config; the curves show its earlier epochs (from
+        metrics.csv) and then continue. The core refuses a finished run, with a dialog.
+        """
+        from workbench.core.checkpoint import read_state
+        from workbench.core.runs import CHECKPOINT_FILE, CONFIG_FILE
+
+        if self.runner.running:
+            return False
+        path = Path(run_dir)
+        try:
+            config = load_config(path / CONFIG_FILE)
+        except ConfigError as exc:
+            self.show_error("Cannot resume the run", f"{path} cannot be resumed:\n\n"
+                            + "\n".join(f"• {p}" for p in exc.problems))
+            return False
+        state = read_state(path / CHECKPOINT_FILE)
+        self.set_config(config)
+        self._readout_timer.stop()
+        epochs = config.training.epochs
+        self.plots.reset(epochs)
+        self.progress.preparing(epochs)
+        if state:
+            self.log.add("info", f"Resuming run {path.name} after epoch {state['epochs_done']} of {epochs}")
+        else:
+            self.log.add("warning", f"Run {path.name} has no checkpoint: it starts again from the first epoch")
+        self.last_result = None
+        self.views.setCurrentWidget(self.plots)
+        self.runner.start(config, runs_dir=self.runs_dir, resume_from=str(path))
+        self.statusBar().showMessage("Training (resumed)…")
+        self._update_controls()
+        return True
+
+    def _show_earlier_epochs(self, run_dir: str, through_epoch: int) -> None:
+        """A resumed run's curves start with the epochs it had done (metrics.csv is small)."""
+        from workbench.core.runs import read_metrics
+
+        for row in read_metrics(run_dir):
+            if row["epoch"] <= through_epoch:
+                logs = {k: v for k, v in row.items() if k not in ("epoch", "seconds")}
+                self.plots.add_epoch(EpochEnd(epoch=row["epoch"] - 1, logs=logs, seconds=row.get("seconds", 0.0)))
 
     @Slot()
     def stop_training(self) -> None:
@@ -479,10 +589,14 @@ class MainWindow(QMainWindow):
         elif isinstance(event, RunStarted):
             self.plots.set_epochs(event.epochs)
             self.progress.started(event.epochs, event.steps_per_epoch)
+            if event.initial_epoch:
+                self._show_earlier_epochs(event.run_dir, event.initial_epoch)
             counts = FreezeSummary(event.layers_total, event.layers_trainable,
                                    event.params_trainable, event.params_frozen)
             self.regularization_panel.set_readout(counts.text)
             self.log.add("info", f"Run folder: {event.run_dir}")
+            self._active_run_dir = event.run_dir
+            self.runs_panel.set_training(True, event.run_dir)  # the new run shows in the list, running
             self.log.add(
                 "info",
                 f"{event.train_images} training and {event.val_images} validation images, "
@@ -501,6 +615,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_run_finished(self, result: RunFinished | RunFailed) -> None:
         self.last_result = result
+        self._active_run_dir = ""
         self.progress.set_paused(False)
         if isinstance(result, RunFinished):
             if result.stopped:
@@ -526,10 +641,102 @@ class MainWindow(QMainWindow):
                 title = "Cannot start training" if result.kind == "invalid" else "Training failed"
                 more = f"\n\nThe run folder keeps what was done: {result.run_dir}" if result.run_dir else ""
                 self.show_error(title, result.error + more, result.details)
-        self._update_controls()
+        self._update_controls()  # also re-reads the runs folder: the run's final state is listed
+        if result.run_dir:
+            self.evaluate_panel.set_run(result.run_dir)
+            self.predict_panel.set_run(result.run_dir)
         self.run_ended.emit(result)
         if self._close_after_run:
             QTimer.singleShot(0, self.close)
+
+    # ---- dropout lab ---------------------------------------------------------------------------
+    @Slot(str, float)
+    def apply_dropout(self, kind: str, rate: float) -> None:
+        """The Dropout lab's winner goes into the config, through the Regularization panel."""
+        if self.runner.running:
+            return
+        self.regularization_panel.set_value("dropout.kind", kind)
+        self.regularization_panel.set_value("dropout.rate", rate)
+        self.log.add("success", f"Applied the sweep's best: {kind} dropout at rate {rate:g}")
+
+    @Slot(bool)
+    def _on_sweep_running(self, running: bool) -> None:
+        self._update_controls()
+
+    @Slot(str, str)
+    def _on_sweep_message(self, level: str, text: str) -> None:
+        self.log.add(level, text)
+
+    # ---- saved runs: evaluate, predict, export, run again -----------------------------------
+    @Slot(object)
+    def _on_runs_changed(self, records) -> None:
+        self.evaluate_panel.set_runs(records)
+        self.predict_panel.set_runs(records)
+
+    @Slot(str)
+    def _on_run_selected(self, run_dir: str) -> None:
+        self.evaluate_panel.set_run(run_dir)
+        self.predict_panel.set_run(run_dir)
+
+    @Slot()
+    def _on_view_action(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction):
+            self.views.setCurrentIndex(int(action.data()))
+
+    @Slot(object)
+    def run_again(self, config: RunConfig) -> None:
+        """Load a saved run's config into the editor, ready to train again."""
+        if self.runner.running:
+            return
+        self.set_config(config)
+        self.settings_dock.show()
+        self.log.add("info", f"Loaded the config of run '{config.name or config.backbone.name}': press Train to run it again")
+        self.statusBar().showMessage("Loaded the run's config: press Train to run it again", 8000)
+
+    @Slot(str)
+    def evaluate_run(self, run_dir: str) -> None:
+        self.views.setCurrentWidget(self.evaluate_panel)
+        self.evaluate_panel.evaluate(run_dir)
+
+    @Slot(str, str)
+    def _on_image_activated(self, run_dir: str, path: str) -> None:
+        self.predict_panel.set_run(run_dir)
+        self.views.setCurrentWidget(self.predict_panel)
+        self.predict_panel.add_paths([path])
+
+    @Slot(str)
+    def open_export_dialog(self, run_dir: str) -> ExportDialog:
+        """The Export dialog for a run (one at a time; an export in progress keeps its dialog)."""
+        dialog = self.export_dialog
+        if dialog is not None and dialog.busy:
+            dialog.show()
+            dialog.raise_()
+            return dialog
+        if dialog is not None:
+            dialog.deleteLater()
+        record = self.runs_panel.records.get(run_dir)
+        title = Path(run_dir).name
+        if record is not None and record.config is not None and record.config.name:
+            title = f"{record.config.name} ({title})"
+        dialog = ExportDialog(run_dir, title, self.model_pool, self.model_cancel, self)
+        dialog.exported.connect(self._on_exported)
+        dialog.export_failed.connect(self._on_export_failed)
+        self.export_dialog = dialog
+        dialog.open()
+        return dialog
+
+    @Slot(object)
+    def _on_exported(self, result) -> None:
+        if result.ok:
+            self.log.add("success", f"Exported {result.format} ({result.size_text}): {result.path}; largest "
+                                    f"difference from the original {result.max_abs_diff:.2g}")
+        else:
+            self.log.add("error", f"Export as {result.format} failed: {result.error}")
+
+    @Slot(str)
+    def _on_export_failed(self, message: str) -> None:
+        self.log.add("error", f"Export failed: {message}")
 
     # ---- files ---------------------------------------------------------------------------
     @Slot()
@@ -699,6 +906,10 @@ class MainWindow(QMainWindow):
         """Stop everything that runs in the background and wait for it (on quit)."""
         self._scan_timer.stop()
         self._readout_timer.stop()
+        self.model_cancel.set()  # model jobs stop waiting for the Keras lock
+        self.dropout_lab.shutdown()
         self.runner.shutdown()
         self.pool.clear()
+        self.model_pool.clear()
         self.pool.waitForDone()
+        self.model_pool.waitForDone()

@@ -46,11 +46,13 @@ class TrainingWorker(QObject):
         runs_dir: str | Path | None = None,
         run_fn: RunFunction | None = None,
         batch_interval: float = BATCH_INTERVAL_S,
+        resume_from: str | Path | None = None,
     ):
         super().__init__()
         self._config = config
         self._stop, self._pause = stop_event, pause_event
         self._runs_dir = runs_dir
+        self._resume_from = resume_from
         self._run_fn = run_fn or _core_run
         self._interval = batch_interval
         self._last_sent = 0.0
@@ -59,9 +61,12 @@ class TrainingWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
+            # Only a resumed run passes resume_from, so run functions without it keep working.
+            extra = {"resume_from": self._resume_from} if self._resume_from is not None else {}
             with keras_lock:
                 result = self._run_fn(
-                    self._config, self._emit, self._stop, pause_event=self._pause, runs_dir=self._runs_dir
+                    self._config, self._emit, self._stop, pause_event=self._pause, runs_dir=self._runs_dir,
+                    **extra,
                 )
         except BaseException as exc:  # noqa: BLE001 - a bug must not leave the GUI waiting forever
             result = RunFailed(
@@ -123,13 +128,17 @@ class TrainingRunner(QObject):
     def stopping(self) -> bool:
         return self.running and self._stop.is_set()
 
-    def start(self, config: RunConfig, runs_dir: str | Path | None = None) -> None:
+    def start(
+        self, config: RunConfig, runs_dir: str | Path | None = None, resume_from: str | Path | None = None
+    ) -> None:
+        """Start a run of `config`; with `resume_from` (a run folder) continue that run instead."""
         if self.running:
             raise RuntimeError("a run is already in progress")
         self._stop = threading.Event()
         self._pause = threading.Event()
         snapshot = RunConfig.from_dict(config.to_dict())  # later edits must not reach the run
-        self._worker = TrainingWorker(snapshot, self._stop, self._pause, runs_dir, self._run_fn)
+        self._worker = TrainingWorker(snapshot, self._stop, self._pause, runs_dir, self._run_fn,
+                                      resume_from=resume_from)
         self._thread = QThread()
         self._thread.setObjectName("workbench-training")
         self._worker.moveToThread(self._thread)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QLabel, QSpinBox, QWidget
 
 from workbench.core.backbones import BACKBONES
@@ -16,6 +17,19 @@ DROPOUT_KINDS = (
     ("alpha", "Alpha (keeps SELU statistics)"),
     ("dropblock", "DropBlock (square regions)"),
 )
+# One sentence per kind: the combo's tooltips and the line under it (the Dropout lab uses them too).
+DROPOUT_HELP = {
+    "dropout": "Zeroes single activations at random and scales up the rest; the usual choice on the "
+               "pooled vector before the classifier.",
+    "spatial": "Drops whole channels of the feature map, because neighbouring cells of one channel are so "
+               "alike that dropping single cells hardly regularises.",
+    "gaussian": "Multiplies every activation by random noise around 1 instead of zeroing any, a softer "
+                "dropout with the same variance.",
+    "alpha": "Drops units while keeping the mean and variance of the activations, for self-normalising "
+             "(SELU) layers.",
+    "dropblock": "Drops contiguous squares of the feature map so the model cannot lean on one region of the "
+                 "image; ramping its rate up from 0 over a few epochs helps it start.",
+}
 PLACEMENTS = (
     ("feature_map", "On the backbone's feature map"),
     ("before_classifier", "Before the classifier"),
@@ -39,6 +53,13 @@ class RegularizationPanel(ConfigPanel):
         self.dropout_kind = ChoiceCombo(DROPOUT_KINDS)
         self.bind("dropout.kind", self.dropout_kind, "Dropout kind")
         form.addRow("Kind", self.dropout_kind)
+        for index, (kind, _) in enumerate(DROPOUT_KINDS):
+            self.dropout_kind.setItemData(index, DROPOUT_HELP[kind], Qt.ItemDataRole.ToolTipRole)
+        self.dropout_kind.setToolTip("\n".join(f"{label}: {DROPOUT_HELP[kind]}" for kind, label in DROPOUT_KINDS))
+        self.kind_help = QLabel()
+        self.kind_help.setObjectName("note")
+        self.kind_help.setWordWrap(True)
+        form.addRow("", self.kind_help)
         self.dropout_rate = FloatEdit()
         self.bind("dropout.rate", self.dropout_rate, "Dropout rate",
                   "Share of activations dropped while training, at least 0 and below 1 (0 turns dropout off).")
@@ -51,6 +72,15 @@ class RegularizationPanel(ConfigPanel):
         self.block_size.setMaximumWidth(120)
         self.bind("dropout.block_size", self.block_size, "Block size", "Side of the dropped squares, in feature-map cells.")
         form.addRow("Block size", self.block_size)
+        self.ramp_epochs = QSpinBox()
+        self.ramp_epochs.setRange(0, 10000)
+        self.ramp_epochs.setMaximumWidth(120)
+        self.ramp_epochs.setSpecialValueText("off")
+        self.ramp_epochs.setSuffix(" epochs")
+        self.bind("dropout.ramp_epochs", self.ramp_epochs, "Ramp",
+                  "DropBlock only: its rate grows linearly, batch by batch, from 0 to the rate above over "
+                  "this many epochs, then stays (0: the full rate from the start).")
+        form.addRow("Ramp", self.ramp_epochs)
 
         form = self.add_group("Classifier head")
         self.pooling = ChoiceCombo(POOLINGS)
@@ -97,6 +127,8 @@ class RegularizationPanel(ConfigPanel):
     def update_state(self) -> None:
         c = self.config
         self.block_size.setEnabled(c.dropout.kind == "dropblock")
+        self.ramp_epochs.setEnabled(c.dropout.kind == "dropblock")
+        self.kind_help.setText(DROPOUT_HELP.get(c.dropout.kind, ""))
         self.activation.setEnabled(bool(c.head.dense_units))
         self.freeze_layers.setEnabled(c.freeze.policy == "top_layers")
         self.freeze_blocks.setEnabled(c.freeze.policy == "top_blocks")

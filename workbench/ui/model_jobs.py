@@ -1,0 +1,222 @@
+"""Background jobs that use a run's trained model: evaluate, predict, Grad-CAM, export.
+
+They run on a QThreadPool thread through `BackgroundJobs`, never on the GUI thread,
+and each holds the Keras lock of jobs.py while Keras works, so they never run beside
+a training run or a layer count. The lock is waited for in short steps, so quitting
+(which sets `cancel`) never hangs behind another model job. Results are plain values
+(core results plus small RGB thumbnails as numpy arrays); the GUI turns them into
+pixmaps. TensorFlow is imported only inside these functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.ui.jobs import keras_lock
+
+LOCK_POLL_S = 0.1
+LOCK_WAIT_S = 600.0
+GALLERY_THUMB = 96
+TABLE_THUMB = 40
+PREVIEW_SIZE = 256
+MAX_GALLERY = 60
+MAX_TABLE_THUMBS = 300
+
+
+class Cancelled(Exception):
+    """The window is closing: the job gave up waiting."""
+
+
+_pinned = threading.local()  # CPython keeps it in the thread state: it lasts as long as the state does
+
+
+def pin_thread_state() -> None:
+    """Keep this pool thread's Python thread state alive between jobs (call first thing in a job).
+
+    PySide gives a QThreadPool thread a new Python thread state for every job
+    (PyGILState_Ensure/Release around each). pybind11, which TensorFlow uses, remembers
+    the thread state of the thread that first loaded it; when that thread runs a later
+    job under a new state, pybind11 waits for the GIL its own thread holds (a hang) or
+    uses the freed state (a crash), e.g. on an error raised inside an eager op. One
+    extra PyGILState_Ensure that is never released keeps the first state for the
+    thread's life, so every job on the thread runs under the same state.
+    """
+    if getattr(_pinned, "done", False):
+        return
+    import ctypes
+
+    ensure = ctypes.pythonapi.PyGILState_Ensure
+    ensure.restype = ctypes.c_int
+    ensure()
+    _pinned.done = True
+
+
+@contextlib.contextmanager
+def holding_keras(cancel: threading.Event | None, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Hold the Keras lock; give up when `cancel` is set or after `wait_s`."""
+    pin_thread_state()
+    deadline = time.monotonic() + wait_s
+    while not keras_lock.acquire(timeout=LOCK_POLL_S):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled")
+        if time.monotonic() > deadline:
+            raise TimeoutError("another model job (a training run?) kept Keras busy; try again when it has ended")
+    try:
+        yield
+    finally:
+        keras_lock.release()
+
+
+# ---- the loaded model, kept for the next job on the same run ---------------------------------
+
+_cached: dict[str, tuple[int, Any]] = {}  # run folder -> (model file mtime, RunModel); used under keras_lock
+
+
+def run_model(run_dir: str | os.PathLike) -> Any:
+    """The run's RunModel, loaded once and reused while its model file stays the same (call under the lock)."""
+    from workbench.core.predict import load_run_model
+    from workbench.core.runs import MODEL_FILE
+
+    key = os.path.abspath(run_dir)
+    try:
+        stamp = (Path(key) / MODEL_FILE).stat().st_mtime_ns
+    except OSError:
+        stamp = -1
+    hit = _cached.get(key)
+    if hit is not None and hit[0] == stamp and stamp != -1:
+        return hit[1]
+    run = load_run_model(run_dir)  # raises RunError with a readable reason
+    _cached.clear()  # one model in memory at a time
+    _cached[key] = (stamp, run)
+    return run
+
+
+def forget(run_dir: str | os.PathLike) -> None:
+    """Drop a cached model (its run was deleted)."""
+    _cached.pop(os.path.abspath(run_dir), None)
+
+
+# ---- thumbnails (plain RGB arrays; safe off the GUI thread) -------------------------------------
+
+def thumbnail(path: str, size: int) -> np.ndarray | None:
+    """An RGB uint8 thumbnail that fits size x size, or None when the file cannot be read."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as img:
+            if img.format in ("JPEG", "MPO"):
+                img.draft("RGB", (size, size))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            img = img.convert("RGB")
+            img.thumbnail((size, size), Image.Resampling.BILINEAR)
+            return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+    except Exception:  # noqa: BLE001 - a thumbnail is never worth an error
+        return None
+
+
+# ---- evaluate ---------------------------------------------------------------------------------
+
+@dataclass
+class EvaluationResult:
+    evaluation: Any  # core.evaluation.Evaluation
+    thumbnails: list[np.ndarray | None] = field(default_factory=list)  # one per shown mistake
+    saved: bool = False  # read back from evaluation.json rather than computed now
+    saved_at: float = 0.0
+
+
+def _mistake_thumbnails(evaluation: Any, limit: int = MAX_GALLERY) -> list[np.ndarray | None]:
+    return [thumbnail(m.path, GALLERY_THUMB) for m in evaluation.mistakes[:limit]]
+
+
+def evaluate(run_dir: str, top_k: int, cancel: threading.Event | None = None) -> EvaluationResult:
+    """evaluate_run on the run's validation split (saves evaluation.json), then the mistakes' thumbnails."""
+    from workbench.core.evaluation import evaluate_run
+
+    with holding_keras(cancel):
+        evaluation = evaluate_run(run_dir, top_k=top_k)
+    return EvaluationResult(evaluation, _mistake_thumbnails(evaluation))
+
+
+def load_saved_evaluation(run_dir: str) -> EvaluationResult | None:
+    """The run's last saved evaluation (no model needed), or None."""
+    from workbench.core.evaluation import EVALUATION_FILE, load_evaluation
+
+    evaluation = load_evaluation(run_dir)
+    if evaluation is None:
+        return None
+    try:
+        saved_at = (Path(run_dir) / EVALUATION_FILE).stat().st_mtime
+    except OSError:
+        saved_at = 0.0
+    return EvaluationResult(evaluation, _mistake_thumbnails(evaluation), saved=True, saved_at=saved_at)
+
+
+# ---- predict ----------------------------------------------------------------------------------
+
+@dataclass
+class PredictionResult:
+    run_dir: str
+    predictions: list[Any]  # core.predict.Prediction, one per image
+    thumbnails: list[np.ndarray | None]
+    top_k: int
+    mc_passes: int
+    seconds: float = 0.0
+
+
+def predict(
+    run_dir: str, paths: Sequence[str], top_k: int, mc_passes: int, cancel: threading.Event | None = None
+) -> PredictionResult:
+    from workbench.core.predict import predict_images
+
+    started = time.perf_counter()
+    with holding_keras(cancel):
+        run = run_model(run_dir)
+        predictions = predict_images(run, list(paths), top_k=top_k, mc_passes=mc_passes)
+    seconds = time.perf_counter() - started
+    thumbs = [
+        thumbnail(p.path, TABLE_THUMB) if p.ok and i < MAX_TABLE_THUMBS else None
+        for i, p in enumerate(predictions)
+    ]
+    return PredictionResult(run_dir, predictions, thumbs, top_k, mc_passes, seconds)
+
+
+@dataclass
+class GradCamResult:
+    path: str
+    class_name: str
+    image: np.ndarray  # RGB uint8, as the model sees it but at preview size
+    overlay: np.ndarray  # the image with the heat map over it
+
+
+def grad_cam(run_dir: str, path: str, class_name: str, cancel: threading.Event | None = None) -> GradCamResult:
+    """Grad-CAM for `class_name` on one image, computed at the model's input size, shown at preview size."""
+    from workbench.core import gradcam
+    from workbench.core.dataset import load_image
+
+    with holding_keras(cancel):
+        run = run_model(run_dir)
+        model_image = load_image(path, run.image_size)  # exactly what the model saw when predicting
+        index = run.class_names.index(class_name)
+        heat = gradcam.grad_cam(run.model, model_image, index)
+    preview = load_image(path, max(PREVIEW_SIZE, run.image_size))
+    return GradCamResult(path, class_name, preview, gradcam.overlay(preview, heat))
+
+
+# ---- export -----------------------------------------------------------------------------------
+
+def export(run_dir: str, fmt: str, cancel: threading.Event | None = None) -> Any:
+    """export_run (with its reload-and-compare check): an ExportResult."""
+    from workbench.core.export import export_run
+
+    with holding_keras(cancel):
+        return export_run(run_model(run_dir), fmt)  # the loaded model is reused: one load for several formats

@@ -1,0 +1,491 @@
+"""Runs panel: every saved run in the runs folder, its curves, and what can be done with it.
+
+The table is read from the runs folder itself (config.json, metrics.csv and
+summary.json of each run), so it shows runs from earlier sessions and from the
+CLI. A folder that cannot be read is listed with its problem. Selecting one run
+shows its curves; selecting several overlays them. Rename writes the config's
+name (atomically; the folder keeps its name), Delete asks first, "Run again"
+hands the run's config to the main window's editor.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QSplitter,
+    QStyle,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.config import RunConfig, save_config
+from workbench.core.runs import CONFIG_FILE, RunRecord, load_run
+from workbench.ui.run_chooser import best_val_accuracy
+from workbench.ui.run_curves import RunCurves, run_label
+
+COLUMNS = ("Date", "Name", "Backbone", "Weights", "Dropout", "Freeze", "Best val acc", "Epochs", "Duration",
+           "Status")
+PATH_ROLE = Qt.ItemDataRole.UserRole
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+STATUS_COLORS = {"error": "#b91c1c", "warning": "#b45309", "busy": "#2563eb", "ok": "#15803d"}
+
+
+# ---- reading the runs folder ---------------------------------------------------------------
+
+def list_runs(root: str | os.PathLike) -> list[RunRecord]:
+    """Every run folder under root, newest first; unreadable ones come back with a `problem`, never raise."""
+    root = Path(root)
+    try:
+        entries = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return []
+    records = []
+    for path in entries:
+        if not (path / CONFIG_FILE).is_file():
+            records.append(RunRecord(path, None, problem=f"no {CONFIG_FILE}: not a run folder, or a damaged one"))
+            continue
+        try:
+            records.append(load_run(path))
+        except Exception as exc:  # noqa: BLE001 - one bad folder must not hide the others
+            records.append(RunRecord(path, None, problem=f"cannot be read: {type(exc).__name__}: {exc}"))
+    return sorted(records, key=lambda r: r.id, reverse=True)
+
+
+def run_time(record: RunRecord) -> float:
+    """When the run started: from its folder name (YYYYMMDD-HHMMSS-...), else the folder's time."""
+    try:
+        return time.mktime(time.strptime(record.id[:15], "%Y%m%d-%H%M%S"))
+    except ValueError:
+        try:
+            return record.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def run_status(record: RunRecord, active: bool = False) -> tuple[str, str, str]:
+    """(text, level, tooltip) of a run's state."""
+    if record.problem:
+        return "broken", "error", record.problem
+    if active:
+        return "running", "busy", "Training now"
+    summary = record.summary
+    status = str(summary.get("status") or "")
+    if not status:
+        return ("incomplete", "warning",
+                "No summary.json: the run crashed, was killed, or is still running in another program")
+    reason = str(summary.get("reason") or "")
+    error = str(summary.get("error") or "")
+    text, level = status, "ok"
+    if status in ("failed", "diverged"):
+        level = "error"
+    elif status == "stopped":
+        level = "warning"
+    elif reason == "early stopping":
+        text = "finished (early stop)"
+    if not record.has_model and status != "failed":
+        text += " (no model)"
+    tooltip = error or reason or status
+    return text, level, tooltip
+
+
+def describe(record: RunRecord) -> list[tuple[str, object, str]]:
+    """The cells of a run's row after Date and before Status: (text, sort key, tooltip)."""
+    config = record.config
+    if config is None:
+        cells = [(run_label(record), run_label(record).lower(), str(record.path))]
+        return cells + [("", "", "")] * 4 + [("—", -1.0, ""), ("", -1, ""), ("", -1.0, "")]
+    b, d, f = config.backbone, config.dropout, config.freeze
+    backbone = b.name + (f" ×{b.width:g}" if b.width != 1.0 and "MobileNet" in b.name else "")
+    weights = {"imagenet": "ImageNet", "none": "re-initialised"}.get(b.weights) or (
+        f"file {Path(b.weights_file).name}" if b.weights_file else b.weights)
+    dropout = "none" if d.rate <= 0 or not d.placement else f"{d.kind} {d.rate:g}"
+    freeze = {
+        "all": "backbone frozen",
+        "none": "all trainable",
+        "top_layers": f"top {f.layers} layers",
+        "top_blocks": f"top {f.blocks} blocks",
+    }.get(f.policy, f.policy)
+    best = best_val_accuracy(record)
+    done = record.summary.get("epochs_done")
+    if not isinstance(done, int):
+        done = len(record.metrics)
+    seconds = record.summary.get("seconds")
+    if not isinstance(seconds, (int, float)):
+        seconds = sum(row.get("seconds", 0.0) for row in record.metrics)
+    return [
+        (run_label(record), run_label(record).lower(), str(record.path)),
+        (backbone, backbone, ""),
+        (weights, weights, b.weights_file),
+        (dropout, dropout, ", ".join(d.placement)),
+        (freeze, freeze, "BatchNorm frozen" if f.freeze_batchnorm else "BatchNorm trainable"),
+        ("—" if best is None else f"{best:.3f}", -1.0 if best is None else best, ""),
+        (f"{done}/{config.training.epochs}", done, ""),
+        (format_duration(seconds) if seconds else "", float(seconds or 0.0), ""),
+    ]
+
+
+class SortItem(QTableWidgetItem):
+    """Sorts by the value in SORT_ROLE (numbers as numbers), not by the text."""
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        mine, theirs = self.data(SORT_ROLE), other.data(SORT_ROLE)
+        try:
+            return mine < theirs
+        except TypeError:
+            return str(mine) < str(theirs)
+
+
+def _item(text: str, key: object, tooltip: str = "") -> SortItem:
+    item = SortItem(text)
+    item.setData(SORT_ROLE, key)
+    if tooltip:
+        item.setToolTip(tooltip)
+    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+    return item
+
+
+# ---- the panel --------------------------------------------------------------------------------
+
+class RunsPanel(QWidget):
+    """The saved runs: a table, their curves, and rename / delete / run again / evaluate / export."""
+
+    run_again_requested = Signal(object)  # RunConfig (a copy)
+    evaluate_requested = Signal(str)  # run folder
+    export_requested = Signal(str)
+    current_run_changed = Signal(str)  # exactly one usable run selected
+    runs_changed = Signal(object)  # list[RunRecord], after every refresh
+
+    def __init__(self, root: str | os.PathLike, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.root = Path(root)
+        self.records: dict[str, RunRecord] = {}
+        self.error_box: QMessageBox | None = None
+        self._training = False
+        self._active_dir = ""
+
+        style = self.style()
+        self.refresh_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_BrowserReload), "Refresh", self)
+        self.refresh_action.setToolTip("Read the runs folder again (F5)")
+        self.refresh_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
+        self.refresh_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.refresh_action.triggered.connect(self.refresh)
+        self.rename_action = QAction("Rename…", self)
+        self.rename_action.setToolTip("Change the run's name (its folder keeps its name)")
+        self.rename_action.triggered.connect(self.rename_selected)
+        self.delete_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_TrashIcon), "Delete…", self)
+        self.delete_action.setToolTip("Delete the selected runs and their folders (asks first)")
+        self.delete_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        self.delete_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.delete_action.triggered.connect(self.delete_selected)
+        self.run_again_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay),
+                                        "Run again with this config", self)
+        self.run_again_action.setToolTip("Load the run's settings into the editor, ready to train")
+        self.run_again_action.triggered.connect(self.run_again_selected)
+        self.evaluate_action = QAction("Evaluate", self)
+        self.evaluate_action.setToolTip("Confusion matrix, per-class scores and mistakes on the validation images")
+        self.evaluate_action.triggered.connect(self._emit_evaluate)
+        self.export_action = QAction("Export…", self)
+        self.export_action.setToolTip("Save the model as .keras, SavedModel or TFLite, checked against the original")
+        self.export_action.triggered.connect(self._emit_export)
+        self.show_folder_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon),
+                                          "Show folder", self)
+        self.show_folder_action.setToolTip("Open the run's folder in the file manager")
+        self.show_folder_action.triggered.connect(self.show_folder)
+
+        toolbar = QToolBar()
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for action in (self.refresh_action, None, self.run_again_action, self.evaluate_action, self.export_action,
+                       None, self.rename_action, self.delete_action, self.show_folder_action):
+            if action is None:
+                toolbar.addSeparator()
+            else:
+                toolbar.addAction(action)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("runsTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COLUMNS.index("Name"), QHeaderView.ResizeMode.Stretch)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        for action in (self.run_again_action, self.evaluate_action, self.export_action, self.rename_action,
+                       self.delete_action, self.show_folder_action, self.refresh_action):
+            self.table.addAction(action)
+        self.table.itemSelectionChanged.connect(self._on_selection_changed)
+        self.table.sortItems(0, Qt.SortOrder.DescendingOrder)
+
+        self.empty_label = QLabel()
+        self.empty_label.setObjectName("hint")
+        self.empty_label.setWordWrap(True)
+        self.curves = RunCurves()
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.setSpacing(4)
+        top_layout.addWidget(toolbar)
+        top_layout.addWidget(self.table, 1)
+        top_layout.addWidget(self.empty_label)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(self.curves)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+        self.refresh()
+
+    # ---- listing ------------------------------------------------------------------------------
+    @Slot()
+    def refresh(self) -> None:
+        """Read the runs folder again; the selection stays on the runs that are still there."""
+        selected = self.selected_paths()
+        records = list_runs(self.root)
+        self.records = {str(r.path): r for r in records}
+        table = self.table
+        sort_column = table.horizontalHeader().sortIndicatorSection()
+        sort_order = table.horizontalHeader().sortIndicatorOrder()
+        table.setSortingEnabled(False)
+        table.blockSignals(True)
+        try:
+            table.clearSelection()
+            table.setRowCount(len(records))
+            for row, record in enumerate(records):
+                self._fill_row(row, record)
+            table.setSortingEnabled(True)
+            table.sortItems(sort_column, sort_order)
+            for row in range(table.rowCount()):
+                if table.item(row, 0).data(PATH_ROLE) in selected:
+                    self._add_row_to_selection(row)
+        finally:
+            table.blockSignals(False)
+        if records:
+            broken = sum(1 for r in records if r.problem)
+            text = f"{len(records)} run{'s' if len(records) != 1 else ''} in {self.root}"
+            if broken:
+                text += f" ({broken} cannot be read: see the Status column's tooltip)"
+        else:
+            text = f"No runs yet in {self.root}. Train once and the run appears here."
+        self.empty_label.setText(text)
+        self._on_selection_changed()
+        self.runs_changed.emit(records)
+
+    def _add_row_to_selection(self, row: int) -> None:
+        model = self.table.selectionModel()
+        model.select(self.table.model().index(row, 0),
+                     model.SelectionFlag.Select | model.SelectionFlag.Rows)
+
+    def _fill_row(self, row: int, record: RunRecord) -> None:
+        path = str(record.path)
+        active = bool(self._active_dir) and os.path.abspath(path) == os.path.abspath(self._active_dir)
+        started = run_time(record)
+        date = _item(time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "", started, path)
+        date.setData(PATH_ROLE, path)
+        cells = [date] + [_item(*cell) for cell in describe(record)]
+        text, level, tooltip = run_status(record, active)
+        status = _item(text, text, tooltip)
+        status.setForeground(QColor(STATUS_COLORS[level]))
+        cells.append(status)
+        if record.problem:
+            for cell in cells:
+                cell.setForeground(QColor(STATUS_COLORS["error"]))
+                cell.setToolTip(f"{record.path}\n\n{record.problem}")
+        for column, cell in enumerate(cells):
+            self.table.setItem(row, column, cell)
+
+    def row_of(self, run_dir: str | os.PathLike) -> int:
+        wanted = os.path.abspath(run_dir)
+        for row in range(self.table.rowCount()):
+            if os.path.abspath(self.table.item(row, 0).data(PATH_ROLE)) == wanted:
+                return row
+        return -1
+
+    def select_runs(self, run_dirs: Sequence[str | os.PathLike]) -> None:
+        """Select these runs (and no others), as a person would with Ctrl-click."""
+        self.table.blockSignals(True)
+        try:
+            self.table.clearSelection()
+            for run_dir in run_dirs:
+                row = self.row_of(run_dir)
+                if row >= 0:
+                    self._add_row_to_selection(row)
+        finally:
+            self.table.blockSignals(False)
+        self._on_selection_changed()
+
+    def selected_paths(self) -> list[str]:
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        return [self.table.item(row, 0).data(PATH_ROLE) for row in rows]
+
+    def selected_records(self) -> list[RunRecord]:
+        return [self.records[p] for p in self.selected_paths() if p in self.records]
+
+    def _single(self) -> RunRecord | None:
+        records = self.selected_records()
+        return records[0] if len(records) == 1 else None
+
+    @Slot()
+    def _on_selection_changed(self) -> None:
+        records = self.selected_records()
+        self.curves.show_runs(records)
+        self._update_actions()
+        single = self._single()
+        if single is not None and single.has_model and single.config is not None:
+            self.current_run_changed.emit(str(single.path))
+
+    def set_training(self, running: bool, active_dir: str = "") -> None:
+        """While a run trains: mark its row, and disable what would load a model or change the config."""
+        changed = active_dir != self._active_dir
+        self._training, self._active_dir = running, active_dir if running else ""
+        if changed:
+            self.refresh()
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        records = self.selected_records()
+        single = records[0] if len(records) == 1 else None
+        usable = single is not None and single.config is not None
+        active = self._active_dir and any(
+            os.path.abspath(r.path) == os.path.abspath(self._active_dir) for r in records)
+        self.rename_action.setEnabled(usable)
+        self.run_again_action.setEnabled(usable and not self._training)
+        model_ok = usable and single.has_model and not self._training
+        self.evaluate_action.setEnabled(model_ok)
+        self.export_action.setEnabled(model_ok)
+        self.delete_action.setEnabled(bool(records) and not active)
+        self.show_folder_action.setEnabled(single is not None)
+        busy = " (not while a run trains)" if self._training else ""
+        self.evaluate_action.setToolTip("Confusion matrix, per-class scores and mistakes on the validation images"
+                                        + busy)
+
+    # ---- actions ------------------------------------------------------------------------------
+    @Slot()
+    def rename_selected(self) -> None:
+        record = self._single()
+        if record is None or record.config is None:
+            return
+        name, ok = QInputDialog.getText(
+            self, "Rename run", f"New name for {record.id}\n(the folder keeps its name):",
+            QLineEdit.EchoMode.Normal, record.config.name,
+        )
+        if ok:
+            self.rename_run(record.path, name.strip())
+
+    def rename_run(self, run_dir: str | os.PathLike, name: str) -> bool:
+        """Write the new name into the run's config.json (atomically); the folder is not renamed."""
+        record = load_run(run_dir)
+        if record.config is None:
+            self.show_error("Cannot rename the run", f"Its config cannot be read:\n\n{record.problem}")
+            return False
+        record.config.name = name
+        try:
+            save_config(record.config, Path(run_dir) / CONFIG_FILE)
+        except OSError as exc:
+            self.show_error("Cannot rename the run", f"{Path(run_dir) / CONFIG_FILE} could not be written: {exc}")
+            return False
+        self.refresh()
+        return True
+
+    @Slot()
+    def delete_selected(self) -> None:
+        records = self.selected_records()
+        if not records:
+            return
+        names = "\n".join(f"• {run_label(r)} ({r.id})" for r in records[:10])
+        more = f"\n… and {len(records) - 10} more" if len(records) > 10 else ""
+        count = f"{len(records)} runs" if len(records) > 1 else "this run"
+        answer = QMessageBox.question(
+            self, "Delete runs?",
+            f"Delete {count} with everything in {'their folders' if len(records) > 1 else 'its folder'} "
+            f"(model, curves, exports)?\n\n{names}{more}\n\nThis cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.delete_runs([r.path for r in records])
+
+    def delete_runs(self, run_dirs: Sequence[str | os.PathLike]) -> list[str]:
+        """Delete run folders: first moved to a hidden name (gone from the list at once), then removed."""
+        from workbench.ui import model_jobs
+
+        failed = []
+        for run_dir in run_dirs:
+            path = Path(run_dir)
+            if self._active_dir and os.path.abspath(path) == os.path.abspath(self._active_dir):
+                failed.append(f"{path.name}: it is training now")
+                continue
+            doomed = path.with_name(f".deleting-{path.name}-{os.getpid()}")
+            try:
+                os.replace(path, doomed)
+            except OSError as exc:
+                failed.append(f"{path.name}: {exc}")
+                continue
+            model_jobs.forget(path)
+            shutil.rmtree(doomed, ignore_errors=True)
+        self.refresh()
+        if failed:
+            self.show_error("Some runs were not deleted", "\n".join(failed))
+        return failed
+
+    @Slot()
+    def run_again_selected(self) -> None:
+        record = self._single()
+        if record is not None and record.config is not None and not self._training:
+            self.run_again_requested.emit(RunConfig.from_dict(record.config.to_dict()))
+
+    @Slot()
+    def _emit_evaluate(self) -> None:
+        record = self._single()
+        if record is not None and record.has_model:
+            self.evaluate_requested.emit(str(record.path))
+
+    @Slot()
+    def _emit_export(self) -> None:
+        record = self._single()
+        if record is not None and record.has_model:
+            self.export_requested.emit(str(record.path))
+
+    @Slot()
+    def show_folder(self) -> None:
+        record = self._single()
+        if record is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(record.path)))
+
+    def show_error(self, title: str, text: str) -> QMessageBox:
+        if self.error_box is not None:
+            self.error_box.deleteLater()
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.open()
+        self.error_box = box
+        return box

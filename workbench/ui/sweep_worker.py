@@ -1,0 +1,151 @@
+"""A dropout sweep on a QThread, its events as Qt signals: the sweep's twin of worker.py.
+
+`SweepWorker` lives on the thread and calls `core.sweep.run_sweep`; every event crosses
+to the GUI thread through a queued `Signal(object)`. Batch events of the trials are
+coalesced as the training worker does (about 18 a second, each epoch's last batch
+always). `SweepRunner` lives on the GUI thread, owns the thread and the worker, and
+tears both down (stop, quit, wait) when the sweep ends or the window closes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+
+from workbench.core.events import BatchEnd, RunFailed
+from workbench.ui.jobs import keras_lock
+from workbench.ui.worker import BATCH_INTERVAL_S
+
+SweepFunction = Callable[..., Any]
+
+
+def _core_sweep(*args, **kwargs):
+    from workbench.core import sweep  # imports Keras lazily, on the worker thread
+
+    return sweep.run_sweep(*args, **kwargs)
+
+
+class SweepWorker(QObject):
+    """Runs one sweep on its thread; `event` carries sweep events, `done` the SweepResult (or a crash)."""
+
+    event = Signal(object)
+    done = Signal(object)
+
+    def __init__(self, sweep, stop_event: threading.Event, runs_dir: str | Path | None = None,
+                 sweep_fn: SweepFunction | None = None, batch_interval: float = BATCH_INTERVAL_S):
+        super().__init__()
+        self._sweep = sweep
+        self._stop = stop_event
+        self._runs_dir = runs_dir
+        self._sweep_fn = sweep_fn or _core_sweep
+        self._interval = batch_interval
+        self._last_sent = 0.0
+        self._pending = None
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            with keras_lock:
+                result = self._sweep_fn(self._sweep, self._emit, self._stop, self._runs_dir)
+        except BaseException as exc:  # noqa: BLE001 - a bug must not leave the GUI waiting forever
+            result = RunFailed(
+                error=f"The sweep crashed: {type(exc).__name__}: {exc}".splitlines()[0],
+                details="".join(traceback.format_exception(exc)),
+            )
+        self._flush()
+        self.moveToThread(QCoreApplication.instance().thread())
+        self.done.emit(result)
+
+    def _emit(self, event: Any) -> None:
+        """Called by the core on this thread for every event."""
+        inner = getattr(event, "event", None)
+        if isinstance(inner, BatchEnd):
+            now = time.monotonic()
+            last_of_epoch = inner.steps > 0 and inner.batch + 1 >= inner.steps
+            if last_of_epoch or now - self._last_sent >= self._interval:
+                self._pending = None
+                self._last_sent = now
+                self.event.emit(event)
+            else:
+                self._pending = event
+            return
+        self._flush()  # anything else (an epoch, a trial's end) comes after the batches before it
+        self.event.emit(event)
+
+    def _flush(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._last_sent = time.monotonic()
+            self.event.emit(pending)
+
+
+class SweepRunner(QObject):
+    """Starts sweeps on a QThread and re-emits their events on the GUI thread; one sweep at a time."""
+
+    event = Signal(object)
+    finished = Signal(object)  # SweepResult, or RunFailed when the sweep crashed; after the thread ended
+
+    def __init__(self, parent: QObject | None = None, sweep_fn: SweepFunction | None = None):
+        super().__init__(parent)
+        self._sweep_fn = sweep_fn
+        self._thread: QThread | None = None
+        self._worker: SweepWorker | None = None
+        self._stop = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def stopping(self) -> bool:
+        return self.running and self._stop.is_set()
+
+    def start(self, sweep, runs_dir: str | Path | None = None) -> None:
+        if self.running:
+            raise RuntimeError("a sweep is already in progress")
+        self._stop = threading.Event()
+        self._worker = SweepWorker(sweep, self._stop, runs_dir, self._sweep_fn)
+        self._thread = QThread()
+        self._thread.setObjectName("workbench-sweep")
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.event.connect(self._on_event)
+        self._worker.done.connect(self._on_done)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the sweep to stop: the running trial stops within one batch and no other starts."""
+        self._stop.set()
+
+    def shutdown(self) -> None:
+        """Stop and wait for the thread (blocking): for closing the window during a sweep."""
+        if self._thread is None:
+            return
+        self.stop()
+        self._thread.quit()
+        self._thread.wait()
+        self._release()
+
+    @Slot(object)
+    def _on_event(self, event: Any) -> None:
+        if self.sender() is self._worker:
+            self.event.emit(event)
+
+    @Slot(object)
+    def _on_done(self, result: Any) -> None:
+        if self._thread is None or self.sender() is not self._worker:
+            return
+        self._thread.quit()
+        self._thread.wait()
+        self._release()
+        self.finished.emit(result)
+
+    def _release(self) -> None:
+        self._worker = None
+        self._thread = None
