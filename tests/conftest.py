@@ -15,6 +15,12 @@ from fixture_images import class_image, jpeg_bytes, write_image_tree
 from PIL import Image
 
 
+@pytest.fixture(autouse=True)
+def private_feature_cache(tmp_path_factory, monkeypatch):
+    """Runs with a frozen backbone cache features: keep them out of the home folder."""
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("feature-cache")))
+
+
 @pytest.fixture
 def make_image_tree(tmp_path):
     """Factory: make_image_tree(name="data", **write_image_tree options) -> folder."""

@@ -28,6 +28,8 @@ def _gui_parser() -> argparse.ArgumentParser:
     auto.add_argument("--quit-after-run", action="store_true",
                       help="quit when the run ends (exit 0 finished, 1 failed, 2 invalid config)")
     auto.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the window when the run ends")
+    auto.add_argument("--quit-when-shown", action="store_true",
+                      help="print when the window has painted (and whether TensorFlow was loaded), then quit")
     return parser
 
 

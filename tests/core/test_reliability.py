@@ -324,6 +324,41 @@ def test_a_headless_run_on_messy_data_killed_mid_epoch_resumes_from_its_folder_w
     assert len(list(runs.iterdir())) == 1  # the same folder, no new run
 
 
+def test_checkpoints_keep_within_their_time_budget_but_never_miss_a_best_last_or_stopped_epoch(
+    tmp_path, monkeypatch
+):
+    import keras
+
+    monkeypatch.setattr(training, "CHECKPOINT_BUDGET", 0.0)  # as if epochs were far shorter than a save
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    folder = RunFolder(tmp_path / "run")
+
+    class Progress:
+        stopped_in_epoch = False
+
+    class Guard:
+        reason, first = "", None
+
+    _, _, saver_cls, _ = training._make_callbacks()
+    saver = saver_cls(folder, "val_loss", Progress(), Guard(), class_names=("a", "b"))
+    saver.set_model(model)
+    saver.set_params({"epochs": 5, "verbose": 0, "steps": 1})
+    saver.on_train_begin()
+    written = []
+    for epoch, val_loss in enumerate([1.0, 0.9, 0.95, 0.97, 0.99]):  # better, better, worse, worse, last
+        saver.on_epoch_end(epoch, {"loss": 1.0, "val_loss": val_loss})
+        written.append(checkpoint.read_state(folder.checkpoint_path)["epochs_done"])
+    assert written == [1, 2, 2, 2, 5]
+    assert saver.checkpoints == 3 and saver.checkpoints_skipped == 2
+    assert saver.best_logs["epoch"] == 2.0
+    assert checkpoint.read_state(folder.model_path)["epochs_done"] == 2  # model.keras: the best epoch's
+
+    monkeypatch.setattr(training, "CHECKPOINT_BUDGET", 1e9)  # long epochs: every epoch
+    saver.on_epoch_end(5, {"loss": 1.0, "val_loss": 2.0})
+    assert checkpoint.read_state(folder.checkpoint_path)["epochs_done"] == 6
+
+
 # ---- resume: what is refused ----------------------------------------------------------------------
 
 def test_resume_arguments_and_unusable_run_folders_exit_2(image_tree, tmp_path, capsys):

@@ -25,8 +25,12 @@ ACTIVATIONS = ("relu", "gelu", "swish", "tanh", "elu")
 DROPOUT_KINDS = ("dropout", "spatial", "gaussian", "alpha", "dropblock")
 DROPOUT_PLACEMENTS = ("feature_map", "before_classifier", "after_dense")
 WEIGHT_SOURCES = ("imagenet", "file", "none")
+TRANSFERS = ("all", "partial", "zero")
+TRANSFER_RESTS = ("reinit", "finetune")
 FREEZE_POLICIES = ("all", "top_layers", "top_blocks", "none")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+PRECISIONS = ("off", "float16", "bfloat16")  # as workbench.core.perf
+JIT_CHOICES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,13 @@ class BackboneConfig:
     weights: str = "imagenet"  # imagenet | file | none (same architecture, re-initialised)
     weights_file: str = ""
     width: float = 1.0  # width multiplier (alpha) for the MobileNets; ignored elsewhere
+    # How much of the pretrained network is transferred: "all" (every layer; the freeze
+    # policy decides what trains), "partial" (the first `keep_blocks` blocks keep their
+    # pretrained weights, frozen; the rest is re-initialised or fine-tuned, as `rest` says),
+    # "zero" (same architecture, random weights: the same as weights "none").
+    transfer: str = "all"
+    keep_blocks: int = 1  # partial only
+    rest: str = "reinit"  # partial only: "reinit" | "finetune"
 
 
 @dataclass
@@ -124,6 +135,15 @@ class TrainingConfig:
     keep_best: bool = True
     monitor: str = "val_loss"
     divergence_factor: float = 10.0  # stop when loss exceeds this many times its first value
+    # Two-phase fine-tuning: `phase1_epochs` with the whole backbone frozen (head only), then
+    # the freeze policy's layers unfreeze and training goes on at learning_rate * finetune_lr_factor.
+    two_phase: bool = False
+    phase1_epochs: int = 1
+    finetune_lr_factor: float = 0.1
+    # Speed: "float16"/"bfloat16" train in mixed precision (GPUs with tensor cores; bfloat16
+    # also on recent CPUs); "off" is float32. XLA: "auto" lets Keras decide (on for GPUs).
+    mixed_precision: str = "off"
+    jit_compile: str = "auto"
 
 
 @dataclass
@@ -332,11 +352,22 @@ def validate(config: RunConfig, check_paths: bool = True) -> list[Problem]:
         if b.width not in spec.widths:
             allowed = ", ".join(str(w) for w in spec.widths)
             bad("backbone.width", f"{spec.name} supports width {allowed}")
-        if b.weights == "imagenet" and not spec.imagenet:
+        if b.weights == "imagenet" and b.transfer != "zero" and not spec.imagenet:
             bad("backbone.weights", f"{spec.name} has no ImageNet weights; choose 'none' or a file")
     if b.weights not in WEIGHT_SOURCES:
         bad("backbone.weights", f"must be one of: {', '.join(WEIGHT_SOURCES)}")
-    if b.weights == "file":
+    if b.transfer not in TRANSFERS:
+        bad("backbone.transfer", f"must be one of: {', '.join(TRANSFERS)}")
+    elif b.transfer == "partial":
+        if b.weights == "none":
+            bad("backbone.transfer", "partial transfer keeps pretrained blocks: choose ImageNet or a "
+                                     "weights file, or 'zero' transfer for random weights")
+        if spec is not None and not 1 <= b.keep_blocks < len(spec.blocks):
+            bad("backbone.keep_blocks", f"{spec.name} has {len(spec.blocks)} blocks: keep between 1 "
+                                        f"and {len(spec.blocks) - 1} of them")
+        if b.rest not in TRANSFER_RESTS:
+            bad("backbone.rest", f"must be one of: {', '.join(TRANSFER_RESTS)}")
+    if b.weights == "file" and b.transfer != "zero":
         if not b.weights_file.strip():
             bad("backbone.weights_file", "choose a weights file (.weights.h5 or .keras)")
         elif check_paths and not Path(b.weights_file).is_file():
@@ -399,6 +430,19 @@ def validate(config: RunConfig, check_paths: bool = True) -> list[Problem]:
         bad("training.monitor", f"must be one of: {', '.join(MONITORS)}")
     if t.divergence_factor <= 1.0:
         bad("training.divergence_factor", "must be above 1")
+    if t.two_phase:
+        if not 1 <= t.phase1_epochs < t.epochs:
+            bad("training.phase1_epochs", f"the head-only phase needs at least 1 epoch and must leave "
+                                          f"some of the {t.epochs} epochs for fine-tuning")
+        if fr.policy == "all" and b.transfer != "partial":
+            bad("freeze.policy", "two-phase fine-tuning unfreezes layers in its second phase: choose "
+                                 "top layers, top blocks or none (fine-tune everything)")
+        if not 0.0 < t.finetune_lr_factor <= 10.0:
+            bad("training.finetune_lr_factor", "must be above 0 (typical: 0.1, a tenth of the learning rate)")
+    if t.mixed_precision not in PRECISIONS:
+        bad("training.mixed_precision", f"must be one of: {', '.join(PRECISIONS)}")
+    if t.jit_compile not in JIT_CHOICES:
+        bad("training.jit_compile", f"must be one of: {', '.join(JIT_CHOICES)}")
     return problems
 
 

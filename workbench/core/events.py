@@ -46,6 +46,8 @@ class EpochEnd:
 class Message:
     level: str  # "info" | "warning" | "error"
     text: str
+    kind: str = ""  # "phase": two-phase fine-tuning switches to phase 2 at `epoch` (the plots mark it)
+    epoch: int = -1  # 0-based epoch the message refers to, or -1
 
 
 @dataclass(frozen=True)

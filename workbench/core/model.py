@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.core.backbones import BackboneSpec
-from workbench.core.config import FreezeConfig, RunConfig
+from workbench.core.config import BackboneConfig, FreezeConfig, RunConfig
 
 REINITIALISED_BN_MOMENTUM = 0.9
 
@@ -66,6 +66,10 @@ def build_model(config: RunConfig, num_classes: int) -> Any:
     backbone = weights.load_backbone(config.backbone, size)
     if not weights.is_pretrained(config.backbone):
         set_batchnorm_momentum(backbone, REINITIALISED_BN_MOMENTUM)
+    elif weights.effective_transfer(config.backbone) == "partial" and config.backbone.rest == "reinit":
+        rest = transferred_rest(backbone, spec, config.backbone.keep_blocks)
+        weights.reinitialise(rest)
+        set_batchnorm_momentum_of(rest, REINITIALISED_BN_MOMENTUM)
 
     d, head = config.dropout, config.head
     seed = config.training.seed
@@ -99,11 +103,24 @@ def build_model(config: RunConfig, num_classes: int) -> Any:
 
 
 def set_batchnorm_momentum(model: Any, momentum: float) -> None:
+    set_batchnorm_momentum_of(walk_layers(model), momentum)
+
+
+def set_batchnorm_momentum_of(layers: list[Any], momentum: float) -> None:
     import keras
 
-    for layer in walk_layers(model):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = momentum
+    for layer in layers:
+        for inner in [layer, *(walk_layers(layer) if hasattr(layer, "layers") else [])]:
+            if isinstance(inner, keras.layers.BatchNormalization):
+                inner.momentum = momentum
+
+
+def transferred_rest(backbone: Any, spec: BackboneSpec, keep_blocks: int) -> list[Any]:
+    """The backbone's layers after its first `keep_blocks` blocks (those partial transfer does not keep)."""
+    from workbench.core.backbones import block_of_layers
+
+    return [layer for layer, block in zip(backbone.layers, block_of_layers(backbone, spec), strict=True)
+            if block >= keep_blocks]
 
 
 def walk_layers(model: Any) -> list[Any]:
@@ -126,7 +143,8 @@ def has_params(layer: Any) -> bool:
     return bool(layer.weights) and not isinstance(layer, (keras.layers.Normalization, DropBlock2D))
 
 
-def apply_freeze(model: Any, freeze: FreezeConfig, spec: BackboneSpec, pretrained: bool) -> FreezeSummary:
+def apply_freeze(model: Any, freeze: FreezeConfig, spec: BackboneSpec, pretrained: bool,
+                 transfer: BackboneConfig | None = None) -> FreezeSummary:
     """Set which layers train. Call before `compile` (Keras reads `trainable` there).
 
     Policies: "all" freezes the backbone (feature extraction); "top_layers"
@@ -136,6 +154,10 @@ def apply_freeze(model: Any, freeze: FreezeConfig, spec: BackboneSpec, pretraine
     BatchNormalization layer of the backbone is frozen too: a frozen BN layer
     runs in inference mode whatever `training` says, which is the only way to
     keep pretrained statistics in Keras 3 (MEASURED.md). The head always trains.
+
+    With partial transfer (`transfer`) the policy is not used: the
+    kept blocks stay frozen and the rest trains (its BatchNorm frozen only when
+    it is fine-tuned, since re-initialised statistics must learn).
     """
     import keras
 
@@ -146,7 +168,14 @@ def apply_freeze(model: Any, freeze: FreezeConfig, spec: BackboneSpec, pretraine
     for layer in [model, *walk_layers(model)]:
         layer.trainable = True
     backbone = model.get_layer("backbone")
-    if freeze.policy == "all":
+    partial = transfer is not None and pretrained and transfer.transfer == "partial"
+    if partial:
+        rest = {id(layer) for layer in transferred_rest(backbone, spec, transfer.keep_blocks)}
+        for layer in backbone.layers:
+            layer.trainable = id(layer) in rest
+        if transfer.rest == "reinit":
+            return model_summary_counts(model)  # re-initialised BatchNorm must learn its statistics
+    elif freeze.policy == "all":
         backbone.trainable = False
     elif freeze.policy == "top_layers":
         units = [i for i, layer in enumerate(backbone.layers) if has_params(layer)]

@@ -80,7 +80,10 @@ def run(
         emit(event)
 
     try:
-        return _train(config, folder, record, stop_event, pause_event, resume=resume_from is not None)
+        from workbench.core import perf
+
+        with perf.run_environment(config.training, record, Message):  # precision policy, strategy scope
+            return _train(config, folder, record, stop_event, pause_event, resume=resume_from is not None)
     except Exception as exc:  # noqa: BLE001 - every failure becomes an event
         return _fail(record, folder, *_describe(exc))
 
@@ -179,11 +182,13 @@ def _train(
 ) -> RunFinished | RunFailed:
     import keras
 
-    from workbench.core import backbones, checkpoint, dataset
+    from workbench.core import backbones, checkpoint, dataset, perf
     from workbench.core import model as model_lib
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.training.seed)
+    # clear_session resets Keras's dtype policy: set the run's again (run() restores the caller's after).
+    keras.mixed_precision.set_global_policy(perf.POLICY_NAMES[config.training.mixed_precision])
     t = config.training
 
     emit(Message("info", f"Scanning {config.data.folder}"))
@@ -218,15 +223,14 @@ def _train(
     else:
         if resume:
             emit(Message("warning", f"Run {folder.id} has no checkpoint yet: it starts again from the first epoch"))
-        source = {"imagenet": "ImageNet weights", "file": f"weights from {config.backbone.weights_file}",
-                  "none": "re-initialised weights"}[config.backbone.weights]
-        emit(Message("info", f"Building {spec.name} with {source}"))
+        emit(Message("info", f"Building {spec.name} with {_weights_text(config)}"))
         model = model_lib.build_model(config, len(data.class_names))
-        freeze = model_lib.apply_freeze(model, config.freeze, spec, pretrained=config.backbone.weights != "none")
+        freeze = _apply_freeze(model, config, spec, phase=1 if t.two_phase else 0)
         model.compile(
             optimizer=_optimizer(config),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing),
             metrics=["accuracy"],
+            jit_compile=_jit(config),
         )
     initial_epoch = int(state.get("epochs_done", 0))
     if resume:
@@ -259,6 +263,9 @@ def _train(
     saver = ModelSaver(folder, t.monitor if t.keep_best else "", progress, guard, state,
                        class_names=tuple(data.class_names))
     callbacks: list[Any] = [progress, guard, saver]
+    from workbench.core.perf import make_input_wait_monitor
+
+    callbacks.append(make_input_wait_monitor(emit, Message))  # warns when the input pipeline starves the model
     dr = config.dropout
     if dr.kind == "dropblock" and dr.ramp_epochs > 0 and dr.rate > 0:
         from workbench.core.dropout import make_ramp_callback
@@ -279,15 +286,19 @@ def _train(
         # Files that became unreadable are filtered out, so the dataset's length is unknown
         # and Keras warns that the input "ran out of data" at each epoch's end: it did not.
         warnings.filterwarnings("ignore", message=".*ran out of data.*")
-        model.fit(
-            data.train,
-            validation_data=data.val,
-            epochs=t.epochs,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
-            shuffle=False,  # the training dataset shuffles itself, with the run's seed
-            verbose=0,
-        )
+        fit = dict(validation_data=data.val, callbacks=callbacks, verbose=0,
+                   shuffle=False)  # the training dataset shuffles itself, with the run's seed
+        switch = t.phase1_epochs if t.two_phase else 0
+        if switch > initial_epoch:  # two-phase: the head alone first, then fine-tuning
+            _fit(model, config, data, emit, saver, True, epochs=switch, initial_epoch=initial_epoch, **fit)
+            if (progress.epochs_done >= switch and not progress.model.stop_training
+                    and not guard.reason and not stop_event.is_set()):
+                freeze = _start_phase2(model, config, spec, emit, switch, callbacks, data)
+                saver._previous_seconds += time.perf_counter() - saver._started
+                model.fit(data.train, epochs=t.epochs, initial_epoch=switch, **fit)
+        else:
+            frozen = not state and _backbone_frozen(config)
+            _fit(model, config, data, emit, saver, frozen, epochs=t.epochs, initial_epoch=initial_epoch, **fit)
     seconds = time.perf_counter() - started + float(state.get("seconds", 0.0))
 
     epochs_done = progress.epochs_done
@@ -316,6 +327,8 @@ def _train(
         "checkpoint": folder.checkpoint_path.name if folder.checkpoint_path.is_file() else "",
         "skipped_files": left_out + skipped.count,
         "checkpoint_seconds": round(saver.checkpoint_seconds, 2),
+        "checkpoints": saver.checkpoints,
+        "checkpoints_skipped": saver.checkpoints_skipped,  # epochs left out to keep within CHECKPOINT_BUDGET
     }
     if initial_epoch:
         summary["resumed_after_epoch"] = initial_epoch
@@ -362,6 +375,11 @@ _DIVERGENCE_HELP = (
 )
 
 
+# Share of training time that checkpoints may take. An epoch that improves the kept model,
+# the last epoch and a stop always write one; other epochs do when they fit in the budget.
+CHECKPOINT_BUDGET = 0.03
+
+
 def _left_out_files(*reports) -> int:
     """How many image files the scans left out (empty, damaged, not images, unsupported)."""
     from workbench.core.dataset import IMAGE_EXTENSIONS
@@ -378,6 +396,81 @@ def _left_out_files(*reports) -> int:
                     break
                 at = text.find(": ", at + 1)
     return count
+
+
+def _backbone_frozen(config: RunConfig) -> bool:
+    from workbench.core import weights
+
+    return config.freeze.policy == "all" and weights.effective_transfer(config.backbone) != "partial"
+
+
+def _fit(model, config: RunConfig, data, emit: Emit, saver, frozen: bool, **fit) -> None:
+    """model.fit, or with the whole backbone frozen and no augmentation, the head on cached features."""
+    from workbench.core import features
+
+    if frozen and features.usable(config):
+        features.fit_head(model, config, data, emit, saver, **fit)
+    else:
+        model.fit(data.train, **fit)
+
+
+def _weights_text(config: RunConfig) -> str:
+    """Where the backbone's weights come from, for the log."""
+    from workbench.core import weights
+
+    b = config.backbone
+    kind = weights.effective_transfer(b)
+    if kind == "zero":
+        return "re-initialised weights (zero transfer: same architecture, random weights)"
+    text = {"imagenet": "ImageNet weights", "file": f"weights from {b.weights_file}"}[b.weights]
+    if kind == "partial":
+        rest = "re-initialised" if b.rest == "reinit" else "fine-tuned"
+        text += f", transferring its first {b.keep_blocks} block(s) (frozen); the rest {rest}"
+    return text
+
+
+def _apply_freeze(model, config: RunConfig, spec, phase: int = 0):
+    """The freeze policy; in phase 1 of two-phase fine-tuning the whole backbone is frozen."""
+    from workbench.core import model as model_lib
+    from workbench.core import weights
+    from workbench.core.config import FreezeConfig
+
+    pretrained = weights.is_pretrained(config.backbone)
+    if phase == 1:
+        frozen = FreezeConfig(policy="all", freeze_batchnorm=config.freeze.freeze_batchnorm)
+        return model_lib.apply_freeze(model, frozen, spec, pretrained=pretrained)
+    transfer = config.backbone if weights.effective_transfer(config.backbone) == "partial" else None
+    return model_lib.apply_freeze(model, config.freeze, spec, pretrained=pretrained, transfer=transfer)
+
+
+def _start_phase2(model, config: RunConfig, spec, emit: Emit, epoch: int, callbacks: list, data):
+    """Unfreeze per the freeze policy and recompile at the fine-tuning rate; the history runs on.
+
+    Emits a Message with kind "phase" and the switch epoch, which the plots mark with a line.
+    """
+    import keras
+
+    t = config.training
+    freeze = _apply_freeze(model, config, spec, phase=2)
+    rate = t.learning_rate * t.finetune_lr_factor
+    model.compile(
+        optimizer=_optimizer(config.replace(**{"training.learning_rate": rate})),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing),
+        metrics=["accuracy"],
+        jit_compile=_jit(config),
+    )
+    emit(Message("info", f"Phase 2 from epoch {epoch + 1}: fine-tuning at learning rate {rate:.3g}; "
+                         f"{freeze.text}", kind="phase", epoch=epoch))
+    if not freeze_bn_only(model) and not any(type(c).__name__ == "RecalibrateBatchNorm" for c in callbacks):
+        callbacks.append(_batchnorm_recalibration(model, data.train, data.train_count, emit))
+    return freeze
+
+
+def _jit(config: RunConfig) -> bool | str:
+    """model.compile's jit_compile (XLA) for the config: "auto", True or False."""
+    from workbench.core.perf import jit_compile_argument
+
+    return jit_compile_argument(config.training.jit_compile)
 
 
 def _mode(monitor: str) -> str:
@@ -505,10 +598,11 @@ def _make_callbacks():
                 self.model.stop_training = True
 
     class ModelSaver(keras.callbacks.Callback):
-        """Keeps checkpoint.keras (every epoch, and at a stop) and model.keras (best or last) current.
+        """Keeps checkpoint.keras (each epoch within a time budget, and at a stop) and model.keras
+        (best or last) current.
 
-        One save per epoch: when the epoch is also the best (or, without keep best, the
-        last), model.keras becomes a hard link to (or copy of) the new checkpoint.
+        One save per epoch at most: when the epoch is also the best (or, without keep best,
+        the last), model.keras becomes a hard link to (or copy of) the new checkpoint.
         """
 
         def __init__(self, folder, monitor, progress, guard, state=None, class_names=()):
@@ -525,9 +619,25 @@ def _make_callbacks():
             self._started = time.perf_counter()
             self.checkpoint_seconds = 0.0  # time spent writing checkpoints in this session
             self.checkpoints = 0
+            self.checkpoints_skipped = 0
+            self._last_save: tuple[float, float] | None = None  # (when it ended, seconds it took)
+            self.full_model = None  # set while the head alone trains on cached features: save this instead
 
         def on_train_begin(self, logs=None):
             self._started = time.perf_counter()
+
+        def _checkpoint_due(self) -> bool:
+            """Whether checkpointing now keeps its share of the training time within the budget.
+
+            Normally every epoch: a checkpoint of a MobileNetV2 takes ~0.3 s, well under 3 % of
+            an epoch of a thousand images. With very short epochs (a tiny dataset, cached
+            features, a fast GPU) only every few epochs, so that checkpoints never cost more
+            than CHECKPOINT_BUDGET of the time; a resume then repeats at most that many epochs.
+            """
+            if self._last_save is None:
+                return True
+            ended, took = self._last_save
+            return took <= CHECKPOINT_BUDGET * (time.perf_counter() - ended)
 
         def on_epoch_end(self, epoch, logs=None):
             if self.guard.reason:
@@ -546,6 +656,11 @@ def _make_callbacks():
                     self.best_value = value
             if better:
                 self.best_logs = {"epoch": float(epoch + 1), **values}
+            stopping = self.progress.stopped_in_epoch or self.model.stop_training
+            last = epoch + 1 >= self.params.get("epochs", 0)
+            if not (better or stopping or last or self._checkpoint_due()):
+                self.checkpoints_skipped += 1
+                return
             # A stopped epoch is not done: its checkpoint (the weights so far) resumes at its start.
             self.save_checkpoint(epoch if self.progress.stopped_in_epoch else epoch + 1)
             if better:
@@ -567,9 +682,11 @@ def _make_callbacks():
                 "early_stopping": None if es is None else {"wait": int(es.wait), "best": es.best},
                 "seconds": round(self._previous_seconds + time.perf_counter() - self._started, 3),
             }
-            self.checkpoint_seconds += checkpoint.save(
-                self.model, self.folder.checkpoint_path, state, mirror=self.folder.state_path)
+            took = checkpoint.save(
+                self.full_model or self.model, self.folder.checkpoint_path, state, mirror=self.folder.state_path)
+            self.checkpoint_seconds += took
             self.checkpoints += 1
+            self._last_save = (time.perf_counter(), took)
 
         def finish(self, model):
             """At the end, a model file must exist even if no epoch finished (stopped early)."""

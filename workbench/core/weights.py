@@ -76,8 +76,47 @@ def imagenet_weights_cached(spec: BackboneSpec, image_size: int, width: float = 
 # ---- resolving and loading ----------------------------------------------------------
 
 def is_pretrained(config: BackboneConfig) -> bool:
-    """Weights that carry learned features (ImageNet or a file), as opposed to random ones."""
-    return config.weights != "none"
+    """Weights that carry learned features (ImageNet or a file), as opposed to random ones.
+
+    "zero" transfer and weights "none" are the same thing: the architecture with random weights.
+    """
+    return effective_transfer(config) != "zero"
+
+
+def effective_transfer(config: BackboneConfig) -> str:
+    """"all", "partial" or "zero"; weights "none" means zero transfer whatever `transfer` says."""
+    if config.weights == "none" or getattr(config, "transfer", "all") == "zero":
+        return "zero"
+    return getattr(config, "transfer", "all")
+
+
+def reinitialise(layers: Any) -> int:
+    """Give `layers` fresh random weights by re-running each weight's initializer.
+
+    Keras layers keep their initializers as attributes (`kernel_initializer`,
+    `depthwise_initializer`, `gamma_initializer`, `moving_variance_initializer`...).
+    Returns how many variables were re-initialised.
+    """
+    import keras
+
+    count = 0
+    for layer in layers:
+        if isinstance(layer, keras.layers.Normalization):
+            continue  # fixed input statistics (EfficientNet's rescaling), not learned features
+        for variable in layer.weights:
+            name = variable.path.split("/")[-1]
+            init = None
+            for attr in (f"{name}_initializer", f"{name.replace('_kernel', '')}_initializer"):
+                init = getattr(layer, attr, None)
+                if init is not None:
+                    break
+            if init is None:
+                init = "glorot_uniform" if len(variable.shape) >= 2 else (
+                    "ones" if name in ("gamma", "moving_variance") else "zeros")
+            init = keras.initializers.get(init)
+            variable.assign(init(tuple(variable.shape), dtype=variable.dtype))
+            count += 1
+    return count
 
 
 def resolve_weights(config: BackboneConfig) -> str | None:
@@ -89,7 +128,7 @@ def resolve_weights(config: BackboneConfig) -> str | None:
     """
     if config.weights == "imagenet":
         return "imagenet"
-    if config.weights == "none":
+    if effective_transfer(config) == "zero":
         return None
     if config.weights == "file":
         path = Path(config.weights_file)
@@ -120,7 +159,7 @@ def load_backbone(config: BackboneConfig, image_size: int) -> Any:
             raise WeightsUnavailable(_offline_message(spec, image_size, config.width, exc)) from exc
     else:
         model = build_backbone(spec.name, image_size, config.width, None)
-        if config.weights == "file":
+        if config.weights == "file" and effective_transfer(config) != "zero":
             load_weights_file(model, config.weights_file)
     model.name = "backbone"
     return model

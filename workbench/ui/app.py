@@ -73,6 +73,15 @@ class Automation(QObject):
             self.app.exit(self.exit_code)
 
 
+@Slot()
+def _report_shown() -> None:
+    """--quit-when-shown (the start-up benchmark): wall-clock time and whether TensorFlow was loaded."""
+    import time
+
+    print(f"workbench: shown at {time.time():.6f} tensorflow={'tensorflow' in sys.modules}", flush=True)
+    QApplication.instance().exit(0)
+
+
 def run_app(options: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     setup_application(app)
@@ -85,6 +94,9 @@ def run_app(options: argparse.Namespace) -> int:
     if options.epochs is not None:
         window.training_panel.set_value("training.epochs", options.epochs)
 
+    if getattr(options, "quit_when_shown", False):
+        QTimer.singleShot(0, _report_shown)  # runs once the shown window's first paint has been processed
+        return app.exec()
     automation = Automation(window, app, options)
     if options.train_on_start:
         QTimer.singleShot(0, automation.start_training)

@@ -39,6 +39,9 @@ class BackgroundJobs(QObject):
 
     def _run(self, job_id: int, fn: Callable[..., Any], args: tuple, report_progress: bool) -> None:
         """On a pool thread: no widget is touched here, only signals are emitted."""
+        from workbench.ui.model_jobs import pin_thread_state
+
+        pin_thread_state()  # jobs may load TensorFlow: one Python thread state per pool thread
         kwargs = {"progress": functools.partial(self.progress.emit, job_id)} if report_progress else {}
         try:
             result = fn(*args, **kwargs)
@@ -69,6 +72,17 @@ def count_trainable(config, num_classes: int):
         structure = config.replace(**{"backbone.weights": "none", "backbone.weights_file": ""})
         built = model.build_model(structure, num_classes)
         spec = backbones.get_backbone(config.backbone.name)
-        return model.apply_freeze(built, config.freeze, spec, pretrained=config.backbone.weights != "none")
+        from workbench.core import weights
+
+        partial = weights.effective_transfer(config.backbone) == "partial"
+        return model.apply_freeze(built, config.freeze, spec, pretrained=weights.is_pretrained(config.backbone),
+                                  transfer=config.backbone if partial else None)
     finally:
         keras_lock.release()
+
+
+def probe_devices() -> str:
+    """"GPU: NVIDIA ... 80 GB" or "CPU only": imports TensorFlow, so only on a pool thread."""
+    from workbench.core import devices
+
+    return devices.describe_devices(devices.list_gpus())

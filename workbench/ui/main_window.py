@@ -119,6 +119,7 @@ class MainWindow(QMainWindow):
         self.runner.finished.connect(self._on_run_finished)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
+        self.pool.setExpiryTimeout(-1)  # threads keep their pinned Python thread state (model_jobs)
         self.scan_jobs = BackgroundJobs(self.pool, self)
         self.scan_jobs.done.connect(self._on_scan_done)
         self.scan_jobs.failed.connect(self._on_scan_failed)
@@ -156,6 +157,14 @@ class MainWindow(QMainWindow):
         self._readout_timer = QTimer(self)
         self._readout_timer.setSingleShot(True)
         self._readout_timer.timeout.connect(self._start_readout)
+        # Which GPUs TensorFlow sees: TF loads on a pool thread, after the window has painted.
+        self.device_jobs = BackgroundJobs(self.pool, self)
+        self.device_jobs.done.connect(self._on_devices_done)
+        self.device_jobs.failed.connect(self._on_devices_failed)
+        self._device_timer = QTimer(self)
+        self._device_timer.setSingleShot(True)
+        self._device_timer.timeout.connect(self._start_device_probe)
+        self._device_timer.start(self.DEVICE_PROBE_DELAY_MS)
 
         self._restore_settings()
         self.regularization_panel.set_readout("Counting trainable layers…", "busy")
@@ -297,6 +306,24 @@ class MainWindow(QMainWindow):
         about.setMenuRole(QAction.MenuRole.AboutRole)
         about.triggered.connect(self.show_about)
 
+    DEVICE_PROBE_DELAY_MS = 2500
+
+    @Slot()
+    def _start_device_probe(self) -> None:
+        from workbench.ui.jobs import probe_devices
+
+        self.device_jobs.submit(probe_devices)
+
+    @Slot(int, object)
+    def _on_devices_done(self, job_id: int, text) -> None:
+        self.device_label.setText(str(text))
+        self.training_panel.device_label.setText(str(text))
+
+    @Slot(int, str)
+    def _on_devices_failed(self, job_id: int, message: str) -> None:
+        self.device_label.setText("Devices: unknown")
+        self.device_label.setToolTip(message)
+
     def _build_status_bar(self) -> None:
         from workbench.core.runs import default_runs_dir
 
@@ -304,6 +331,9 @@ class MainWindow(QMainWindow):
         self.runs_label = QLabel(f"Runs: {runs}")
         self.runs_label.setObjectName("hint")
         self.statusBar().addPermanentWidget(self.runs_label)
+        self.device_label = QLabel("")
+        self.device_label.setObjectName("hint")
+        self.statusBar().addPermanentWidget(self.device_label)
         self.statusBar().showMessage("Ready", 5000)
 
     # ---- editing and validation ------------------------------------------------------------
@@ -387,9 +417,10 @@ class MainWindow(QMainWindow):
             panel.setEnabled(not running)
         for action in (self.open_config_action, self.open_folder_action, self.resume_action):
             action.setEnabled(not running)
-        self.runs_panel.set_training(running, self._active_run_dir if running else "")
-        self.evaluate_panel.set_training(running)
-        self.predict_panel.set_training(running)
+        models_busy = running or self.dropout_lab.running  # a sweep trains too, holding the Keras lock
+        self.runs_panel.set_training(models_busy, self._active_run_dir if running else "")
+        self.evaluate_panel.set_training(models_busy)
+        self.predict_panel.set_training(models_busy)
         self.dropout_lab.set_training(running)
 
     def set_config(self, config: RunConfig) -> None:
@@ -529,7 +560,7 @@ class MainWindow(QMainWindow):
                             + "\n".join(f"• {p}" for p in exc.problems))
             return False
         state = read_state(path / CHECKPOINT_FILE)
-        self.set_config(config)
+        self.set_config(RunConfig.from_dict(config.to_dict()))  # the panels' copy; the run keeps the file's
         self._readout_timer.stop()
         epochs = config.training.epochs
         self.plots.reset(epochs)
@@ -605,6 +636,8 @@ class MainWindow(QMainWindow):
             )
         elif isinstance(event, Message):
             self.log.add(event.level, event.text)
+            if event.kind == "phase":
+                self.plots.add_marker(event.epoch)
 
     def _epoch_line(self, event: EpochEnd) -> str:
         total = self.config.training.epochs
@@ -906,6 +939,7 @@ class MainWindow(QMainWindow):
         """Stop everything that runs in the background and wait for it (on quit)."""
         self._scan_timer.stop()
         self._readout_timer.stop()
+        self._device_timer.stop()
         self.model_cancel.set()  # model jobs stop waiting for the Keras lock
         self.dropout_lab.shutdown()
         self.runner.shutdown()

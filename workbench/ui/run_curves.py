@@ -44,7 +44,7 @@ def _series(record: RunRecord, key: str) -> tuple[np.ndarray, np.ndarray]:
     for row in record.metrics:
         value = row.get(key)
         if value is not None and math.isfinite(value):
-            xs.append(row["epoch"] + 1.0)
+            xs.append(float(row["epoch"]))  # metrics.csv counts epochs from 1
             ys.append(value)
     return np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
 

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
@@ -23,6 +24,21 @@ WEIGHT_CHOICES = (
     ("file", "A local weights file"),
     ("none", "None: re-initialised (train from scratch)"),
 )
+
+TRANSFER_CHOICES = (
+    ("all", "All layers"),
+    ("partial", "The first blocks only"),
+    ("zero", "Nothing (zero transfer)"),
+)
+TRANSFER_HELP = {
+    "all": "Every pretrained layer is used; the freeze policy (Regularization) decides which are "
+           "frozen and which are fine-tuned.",
+    "partial": "The first blocks keep their pretrained weights, frozen (early blocks hold general edges "
+               "and textures); the blocks after them are re-initialised or fine-tuned.",
+    "zero": "The same architecture with random weights, trained from scratch: the baseline that "
+            "shows what pretraining is worth (the same as weights 'None').",
+}
+REST_CHOICES = (("reinit", "re-initialised (random, trained)"), ("finetune", "fine-tuned (pretrained, trained)"))
 
 NOT_CACHED_DEMO_NOTE = (
     "ImageNet weights are not downloaded yet (no internet needed once cached): this demo starts "
@@ -115,6 +131,24 @@ class BackbonePanel(ConfigPanel):
         self.weights_note.setWordWrap(True)
         self.weights_note.setObjectName("note")
         form.addRow(self.weights_note)
+
+        form = self.add_group("Transfer")
+        self.transfer = ChoiceCombo(TRANSFER_CHOICES)
+        self.bind("backbone.transfer", self.transfer, "Transfer", "How much of the pretrained network is used.")
+        form.addRow("Transfer", self.transfer)
+        self.keep_blocks = QSpinBox()
+        self.keep_blocks.setRange(1, 99)
+        self.keep_blocks.setMaximumWidth(120)
+        self.bind("backbone.keep_blocks", self.keep_blocks, "Blocks kept",
+                  "How many of the first blocks keep their pretrained weights (frozen).")
+        form.addRow("Blocks kept", self.keep_blocks)
+        self.rest = ChoiceCombo(REST_CHOICES)
+        self.bind("backbone.rest", self.rest, "Other blocks")
+        form.addRow("Other blocks", self.rest)
+        self.transfer_help = QLabel()
+        self.transfer_help.setWordWrap(True)
+        self.transfer_help.setObjectName("hint")
+        form.addRow(self.transfer_help)
         self.finish_layout()
         self.update_state()
 
@@ -122,6 +156,17 @@ class BackbonePanel(ConfigPanel):
         return BACKBONES.get(self.config.backbone.name)
 
     def after_edit(self, path: str) -> None:
+        # Zero transfer and weights "None" are one thing: keep the two choices in step.
+        b = self.config.backbone
+        if path == "backbone.transfer" and b.transfer == "zero" and b.weights != "none":
+            self.set_value("backbone.weights", "none")
+        elif path == "backbone.weights" and b.weights == "none" and b.transfer != "zero":
+            self.set_value("backbone.transfer", "zero")
+        elif path == "backbone.weights" and b.weights != "none" and b.transfer == "zero":
+            self.set_value("backbone.transfer", "all")
+        elif path == "backbone.transfer" and b.transfer != "zero" and b.weights == "none":
+            spec = self.spec()
+            self.set_value("backbone.weights", "imagenet" if spec is None or spec.imagenet else "file")
         if path == "backbone.name":
             spec = self.spec()
             if spec is not None and self.config.backbone.width not in spec.widths:
@@ -140,7 +185,12 @@ class BackbonePanel(ConfigPanel):
                 self._loading = False
             self.width.setEnabled(len(spec.widths) > 1)
             self.weights.buttons["imagenet"].setEnabled(spec.imagenet)
+            self.keep_blocks.setSuffix(f"  of {len(spec.blocks)}")
+            self.keep_blocks.setMaximum(max(1, len(spec.blocks) - 1))
         self.weights_file.setEnabled(b.weights == "file")
+        self.keep_blocks.setEnabled(b.transfer == "partial")
+        self.rest.setEnabled(b.transfer == "partial")
+        self.transfer_help.setText(TRANSFER_HELP.get("zero" if b.weights == "none" else b.transfer, ""))
         self.update_weights_note()
 
     def update_weights_note(self) -> None:

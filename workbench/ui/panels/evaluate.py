@@ -115,6 +115,7 @@ class EvaluatePanel(QWidget):
         header = self.scores.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.scores.setMinimumWidth(340)
 
         self.gallery_title = QLabel("Misclassified validation images")
         self.gallery = QListWidget()
@@ -125,14 +126,15 @@ class EvaluatePanel(QWidget):
         self.gallery.setMovement(QListView.Movement.Static)
         self.gallery.setWordWrap(True)
         self.gallery.setUniformItemSizes(True)
+        self.gallery.setMinimumHeight(model_jobs.GALLERY_THUMB + 60)
         self.gallery.setToolTip("Double-click an image to look at it in the Predict tab, with Grad-CAM")
         self.gallery.itemActivated.connect(self._on_gallery_activated)
 
         upper = QSplitter(Qt.Orientation.Horizontal)
         upper.addWidget(self.matrix)
         upper.addWidget(self.scores)
-        upper.setStretchFactor(0, 3)
-        upper.setStretchFactor(1, 2)
+        upper.setStretchFactor(0, 1)
+        upper.setStretchFactor(1, 1)
         lower = QWidget()
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
@@ -176,7 +178,7 @@ class EvaluatePanel(QWidget):
         self.evaluate_button.setEnabled(has_run and not self.busy and not self._training)
         self.export_button.setEnabled(has_run and not self._training)
         self.evaluate_button.setToolTip(
-            "Wait for the training run to end" if self._training
+            "Wait for the training run (or sweep) to end" if self._training
             else "Run the model on the run's validation images (in the background)")
 
     @Slot(str)

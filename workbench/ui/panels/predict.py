@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QThreadPool, Signal, Slot
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -79,6 +79,7 @@ class PredictPanel(QWidget):
         self._cancel = cancel
         self._training = False
         self._predicting = False
+        self._stale = False
         self.paths: list[str] = []
         self.result: model_jobs.PredictionResult | None = None
         self.cam: model_jobs.GradCamResult | None = None
@@ -212,13 +213,21 @@ class PredictPanel(QWidget):
         for button in (self.open_images_button, self.open_folder_button):
             button.setEnabled(can)
         if self._training:
-            self.predict_button.setToolTip("Wait for the training run to end")
+            self.predict_button.setToolTip("Wait for the training run (or sweep) to end")
 
     @Slot(str)
     def _on_run_changed(self, _run_dir: str) -> None:
         self._update_controls()
-        if self.paths and self.result is not None:
-            self.predict()  # same images, the newly chosen run
+        if self.paths and self.result is not None:  # same images, the newly chosen run
+            if self.isVisible():
+                self.predict()
+            else:
+                self._stale = True  # predicted when the tab is shown: clicking through runs loads no models
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale and not self._predicting and not self._training:
+            self.predict()
 
     @Slot()
     def open_images_dialog(self) -> None:
@@ -261,10 +270,11 @@ class PredictPanel(QWidget):
             self._set_status("Train a run first: predictions need a trained model.", "error")
             return False
         if self._training:
-            self._set_status("Prediction waits until the training run has ended.", "error")
+            self._set_status("Prediction waits until the training run (or sweep) has ended.", "error")
             return False
         if not self.paths:
             return False
+        self._stale = False
         self._predicting = True
         passes = self.mc_passes.value()
         extra = f", {passes} Monte-Carlo passes" if passes else ""

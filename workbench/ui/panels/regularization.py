@@ -136,7 +136,7 @@ class RegularizationPanel(ConfigPanel):
         if spec is not None:
             self.freeze_blocks.setSuffix(f"  of {len(spec.blocks)}")
         self.freeze_batchnorm.setEnabled(c.freeze.policy != "all")
-        if c.backbone.weights == "none" and c.freeze.policy != "none":
+        if (c.backbone.weights == "none" or c.backbone.transfer == "zero") and c.freeze.policy != "none":
             self.freeze_hint.setText(
                 "The backbone starts from random weights: frozen layers stay random. "
                 "'Train everything' usually works better without pretrained weights."

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QAction, QColor, QDesktopServices, QKeySequence
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -94,9 +94,11 @@ def run_status(record: RunRecord, active: bool = False) -> tuple[str, str, str]:
         return "running", "busy", "Training now"
     summary = record.summary
     status = str(summary.get("status") or "")
+    resumable = bool(getattr(record, "has_checkpoint", False))
     if not status:
-        return ("incomplete", "warning",
-                "No summary.json: the run crashed, was killed, or is still running in another program")
+        return ("incomplete (resumable)" if resumable else "incomplete", "warning",
+                "No summary.json: the run crashed, was killed, or is still running in another program"
+                + ("; its checkpoint lets it resume (File menu)" if resumable else ""))
     reason = str(summary.get("reason") or "")
     error = str(summary.get("error") or "")
     text, level = status, "ok"
@@ -243,7 +245,7 @@ class RunsPanel(QWidget):
                        self.delete_action, self.show_folder_action, self.refresh_action):
             self.table.addAction(action)
         self.table.itemSelectionChanged.connect(self._on_selection_changed)
-        self.table.sortItems(0, Qt.SortOrder.DescendingOrder)
+        header.setSortIndicator(0, Qt.SortOrder.DescendingOrder)  # newest first until a person sorts otherwise
 
         self.empty_label = QLabel()
         self.empty_label.setObjectName("hint")
@@ -268,6 +270,12 @@ class RunsPanel(QWidget):
         self.refresh()
 
     # ---- listing ------------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        """Re-read the folder whenever the tab comes into view: runs made by the CLI meanwhile show up."""
+        super().showEvent(event)
+        if not event.spontaneous():
+            self.refresh()
+
     @Slot()
     def refresh(self) -> None:
         """Read the runs folder again; the selection stays on the runs that are still there."""
@@ -311,7 +319,8 @@ class RunsPanel(QWidget):
         path = str(record.path)
         active = bool(self._active_dir) and os.path.abspath(path) == os.path.abspath(self._active_dir)
         started = run_time(record)
-        date = _item(time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "", started, path)
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else ""
+        date = _item(when, f"{started:016.3f} {record.id}", path)  # ties (same second) by folder name
         date.setData(PATH_ROLE, path)
         cells = [date] + [_item(*cell) for cell in describe(record)]
         text, level, tooltip = run_status(record, active)
@@ -367,7 +376,7 @@ class RunsPanel(QWidget):
 
     def set_training(self, running: bool, active_dir: str = "") -> None:
         """While a run trains: mark its row, and disable what would load a model or change the config."""
-        changed = active_dir != self._active_dir
+        changed = active_dir != self._active_dir or (self._training and not running)  # a run ended: re-read
         self._training, self._active_dir = running, active_dir if running else ""
         if changed:
             self.refresh()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QCheckBox, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit, QSpinBox, QWidget
 
 from workbench.core.config import RunConfig
 from workbench.ui.fields import ChoiceCombo, FloatEdit, ToggleAmount
 from workbench.ui.panels.base import ConfigPanel
 
 OPTIMIZERS = (("adam", "Adam"), ("sgd", "SGD with momentum"), ("rmsprop", "RMSprop"))
+PRECISIONS = (("off", "off (float32)"), ("float16", "float16 (NVIDIA GPUs)"), ("bfloat16", "bfloat16"))
+JIT = (("auto", "automatic"), ("on", "on"), ("off", "off"))
 MONITORS = (
     ("val_loss", "validation loss"),
     ("val_accuracy", "validation accuracy"),
@@ -58,6 +60,23 @@ class TrainingPanel(ConfigPanel):
         self.bind("training.seed", self.seed, "Seed", "Same seed, same split and same starting weights.")
         form.addRow("Seed", self.seed)
 
+        form = self.add_group("Two-phase fine-tuning")
+        self.two_phase = QCheckBox("Train the head first, then fine-tune")
+        self.bind("training.two_phase", self.two_phase, "Two-phase",
+                  "Phase 1 trains only the new head on a frozen backbone; phase 2 unfreezes the layers the "
+                  "freeze policy names and goes on at a lower learning rate, so the head's first large "
+                  "updates do not wreck the pretrained features.")
+        form.addRow(self.two_phase)
+        self.phase1_epochs = _spin(1_000_000)
+        self.phase1_epochs.setSuffix(" epochs")
+        self.bind("training.phase1_epochs", self.phase1_epochs, "Head-only epochs",
+                  "Epochs of phase 1 (backbone frozen); the remaining epochs fine-tune.")
+        form.addRow("Head only for", self.phase1_epochs)
+        self.finetune_lr_factor = FloatEdit()
+        self.bind("training.finetune_lr_factor", self.finetune_lr_factor, "Fine-tuning rate factor",
+                  "Phase 2 trains at the learning rate times this (0.1: a tenth).")
+        form.addRow("Fine-tuning rate ×", self.finetune_lr_factor)
+
         form = self.add_group("Augmentation (training images only)")
         self.flip = QCheckBox("Flip left-right")
         self.bind("data.augment.flip", self.flip, "Flip")
@@ -90,6 +109,24 @@ class TrainingPanel(ConfigPanel):
         self.bind("training.divergence_factor", self.divergence, "Divergence limit",
                   "Stop the run when the loss grows past this many times its first value (or is not a number).")
         form.addRow("Stop if loss grows ×", self.divergence)
+
+        form = self.add_group("Speed (advanced)")
+        self.mixed_precision = ChoiceCombo(PRECISIONS)
+        self.bind("training.mixed_precision", self.mixed_precision, "Mixed precision",
+                  "Compute in 16-bit floats, keep the weights and the output layer in 32-bit. Up to 2-3x faster "
+                  "on GPUs with tensor cores (float16 on NVIDIA, bfloat16 on recent GPUs and TPUs); "
+                  "usually slower on a CPU. Off: plain float32.")
+        form.addRow("Mixed precision", self.mixed_precision)
+        self.jit_compile = ChoiceCombo(JIT)
+        self.bind("training.jit_compile", self.jit_compile, "XLA compilation",
+                  "Compile each training step with XLA. Automatic: Keras turns it on for GPUs when every "
+                  "layer supports it. On: force it (the first step takes longer to compile). Off: never.")
+        form.addRow("XLA compilation", self.jit_compile)
+        self.device_label = QLabel("Devices: checking…")
+        self.device_label.setObjectName("hint")
+        self.device_label.setToolTip("The accelerators TensorFlow sees. With several GPUs the run uses all "
+                                     "of them (MirroredStrategy); the batch size is split across them.")
+        form.addRow("Runs on", self.device_label)
         self.finish_layout()
         self.update_state()
 
@@ -97,4 +134,6 @@ class TrainingPanel(ConfigPanel):
         t = self.config.training
         self.momentum.setEnabled(t.optimizer == "sgd")
         self.patience.setEnabled(t.early_stopping)
+        self.phase1_epochs.setEnabled(t.two_phase)
+        self.finetune_lr_factor.setEnabled(t.two_phase)
         self.monitor.setEnabled(t.early_stopping or t.keep_best)

@@ -1,0 +1,163 @@
+"""What the per-epoch checkpoint (checkpoint.keras: model + optimizer + state) costs.
+
+A realistic transfer-learning epoch (MobileNetV2 at 160 px, backbone frozen, 960
+training + 240 validation images, batch 32) with Workbench's normal files against the
+same run with no model files at all. Runs alternate in one process; the figure is a
+ratio of medians of epoch-end-to-epoch-end times (so the save after an epoch counts).
+Also: the time of one checkpoint save, with and without the fix for Keras's attribute
+cache (see workbench.core.checkpoint._cache_keras_saving_skipsets).
+
+    .venv/bin/python -m benchmarks.run checkpoint
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from workbench.core.config import RunConfig
+from workbench.core.events import EpochEnd
+
+TRAIN, VAL, SIZE = 960, 240, 160
+
+
+def make_images(root: Path, classes: int = 3, per_class: int = (TRAIN + VAL) // 3, size: int = SIZE) -> Path:
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        d = root / f"class{c}"
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            base = np.zeros((size, size, 3), np.uint8)
+            base[..., c % 3] = 150
+            noise = rng.integers(0, 100, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(base + noise).save(d / f"{i}.jpg", quality=90)
+    return root
+
+
+def bench_config(folder: Path, epochs: int) -> RunConfig:
+    c = RunConfig(name="bench-checkpoint")
+    c.data.folder = str(folder)
+    c.data.image_size = SIZE
+    c.data.validation_split = VAL / (TRAIN + VAL)
+    c.backbone.name = "MobileNetV2"
+    c.backbone.width = 1.0
+    c.backbone.weights = "none"  # the same computation as ImageNet weights, offline
+    c.freeze.policy = "all"
+    c.training.epochs = epochs
+    c.training.batch_size = 32
+    return c
+
+
+def timed_run(config: RunConfig, runs_dir: Path, save_files: bool) -> tuple[list[float], float, int]:
+    """(epoch-end-to-epoch-end seconds, checkpoint seconds, checkpoints written) of one run."""
+    from workbench.core import training
+
+    real = training._make_callbacks
+    savers = []
+
+    def patched():
+        progress, guard, saver, early = real()
+        base = saver
+        if not save_files:
+            class NoFiles(saver):
+                def on_epoch_end(self, epoch, logs=None):
+                    pass
+
+                def finish(self, model):
+                    pass
+
+            base = NoFiles
+
+        class Recorded(base):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                savers.append(self)
+
+        return progress, guard, Recorded, early
+
+    training._make_callbacks = patched
+    budget, training.CHECKPOINT_BUDGET = training.CHECKPOINT_BUDGET, float("inf")  # every epoch, no skipping
+    times: list[float] = []
+
+    def emit(event):
+        if isinstance(event, EpochEnd):
+            times.append(time.perf_counter())
+
+    try:
+        result = training.run(config, emit, threading.Event(), runs_dir=runs_dir)
+    finally:
+        training._make_callbacks = real
+        training.CHECKPOINT_BUDGET = budget
+    assert not hasattr(result, "error"), result
+    saver = savers[0]
+    return [b - a for a, b in zip(times, times[1:], strict=False)], saver.checkpoint_seconds, saver.checkpoints
+
+
+def save_times(config: RunConfig, runs_dir: Path, repeats: int = 6) -> tuple[float, float, int]:
+    """Median seconds of one checkpoint save without and with the attribute-cache fix; file size."""
+    import keras
+
+    from workbench.core import backbones, checkpoint
+    from workbench.core import model as model_lib
+    from workbench.core.training import _optimizer
+
+    keras.backend.clear_session()
+    m = model_lib.build_model(config, 3)
+    model_lib.apply_freeze(m, config.freeze, backbones.get_backbone("MobileNetV2"), pretrained=False)
+    m.compile(optimizer=_optimizer(config), loss="categorical_crossentropy", metrics=["accuracy"])
+    m.fit(np.zeros((4, SIZE, SIZE, 3), "float32"), np.eye(3)[[0, 1, 2, 0]], epochs=1, verbose=0)
+    path = runs_dir / "bench.keras"
+    plain, cached = [], []
+    real = checkpoint._cache_keras_saving_skipsets
+    for _ in range(repeats):
+        from keras.src.backend.common import global_state
+
+        for kind in ("Operation", "Layer", "Functional", "Sequential", "Metric", "Optimizer", "Loss"):
+            global_state.set_global_attribute(f"saving_attr_skiplist_{kind}", None)
+        checkpoint._cache_keras_saving_skipsets = lambda: None
+        plain.append(checkpoint.save(m, path, {"epochs_done": 1}))
+        checkpoint._cache_keras_saving_skipsets = real
+        checkpoint.save(m, path, {"epochs_done": 1})  # fills the cache
+        cached.append(checkpoint.save(m, path, {"epochs_done": 1}))
+    return statistics.median(plain), statistics.median(cached), path.stat().st_size
+
+
+def run(rounds: int = 2, epochs: int = 4) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = make_images(Path(tmp) / "data")
+        config = bench_config(folder, epochs)
+        runs = Path(tmp) / "runs"
+        plain, ours, ckpt_seconds, ckpts = [], [], 0.0, 0
+        for _ in range(rounds):
+            plain += timed_run(config, runs, save_files=False)[0]
+            epochs_times, seconds, count = timed_run(config, runs, save_files=True)
+            ours += epochs_times
+            ckpt_seconds += seconds
+            ckpts += count
+        save_plain, save_cached, size = save_times(config, runs)
+    p, o = statistics.median(plain), statistics.median(ours)
+    return {
+        "name": "Checkpoint every epoch: cost",
+        "setup": f"MobileNetV2 (width 1.0, {SIZE} px, backbone frozen), {TRAIN} training + {VAL} validation "
+                 f"JPEGs, batch 32, {rounds} alternating rounds x {epochs - 1} timed epochs (epoch end to epoch end)",
+        "rows": [
+            ("no model files at all, s/epoch (median)", f"{p:.3f}", f"{TRAIN / p:.0f} img/s"),
+            ("checkpoint.keras every epoch (+ model.keras link), s/epoch (median)", f"{o:.3f}",
+             f"{TRAIN / o:.0f} img/s"),
+            ("throughput ratio (with / without)", f"{p / o:.3f}", "target >= 0.97"),
+            ("one checkpoint save in a run, s (mean)", f"{ckpt_seconds / max(ckpts, 1):.3f}",
+             f"{size / 1e6:.1f} MB file; {ckpt_seconds / max(ckpts, 1) / o:.1%} of an epoch"),
+            ("one save without / with the Keras attribute-cache fix, s (median)",
+             f"{save_plain:.3f} / {save_cached:.3f}", f"{save_cached / save_plain:.2f}x the time"),
+        ],
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(run())

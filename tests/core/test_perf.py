@@ -1,0 +1,154 @@
+"""Fast paths (mixed precision, XLA switch), the input-wait warning, devices and strategy choice."""
+
+import json
+import threading
+
+import keras
+import pytest
+
+from workbench.core import devices, perf, training
+from workbench.core.config import RunConfig, validate
+from workbench.core.events import Message, RunFailed
+
+
+def tiny_config(folder, **changes) -> RunConfig:
+    config = RunConfig(name="tiny")
+    config.data.folder = str(folder)
+    config.data.image_size = 32
+    config.data.validation_split = 0.25
+    config.backbone.name = "MobileNetV2"
+    config.backbone.width = 0.35
+    config.backbone.weights = "none"
+    config.freeze.policy = "none"
+    config.training.epochs = 1
+    config.training.batch_size = 8
+    return config.replace(**changes)
+
+
+# ---- config ------------------------------------------------------------------------------
+
+def test_new_fields_round_trip_and_validate():
+    config = RunConfig().replace(**{"training.mixed_precision": "bfloat16", "training.jit_compile": "on"})
+    assert RunConfig.from_json(config.to_json()) == config
+    bad = RunConfig().replace(**{"training.mixed_precision": "half", "training.jit_compile": "yes"})
+    fields = {p.field for p in validate(bad, check_paths=False)}
+    assert {"training.mixed_precision", "training.jit_compile"} <= fields
+    assert RunConfig().training.mixed_precision == "off" and RunConfig().training.jit_compile == "auto"
+
+
+# ---- mixed precision -----------------------------------------------------------------------
+
+def test_precision_policy_is_set_inside_and_restored_after_even_on_error():
+    before = keras.mixed_precision.global_policy().name
+    with perf.precision_policy("float16") as name:
+        assert name == keras.mixed_precision.global_policy().name == "mixed_float16"
+    assert keras.mixed_precision.global_policy().name == before
+    with pytest.raises(RuntimeError), perf.precision_policy("bfloat16"):
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        raise RuntimeError("boom")
+    assert keras.mixed_precision.global_policy().name == before
+
+
+def test_under_mixed_precision_the_model_computes_in_16_bit_but_outputs_float32():
+    from workbench.core import model as model_lib
+
+    config = tiny_config("unused")
+    with perf.precision_policy("bfloat16"):
+        built = model_lib.build_model(config, 3)
+    dense = [layer for layer in built.layers if layer.name != "predictions" and layer.weights]
+    assert any(layer.dtype_policy.compute_dtype == "bfloat16" for layer in dense)
+    assert built.get_layer("predictions").dtype_policy.compute_dtype == "float32"
+    assert built.output.dtype == "float32"
+    assert all(w.dtype == "float32" for w in built.trainable_weights)
+
+
+def test_a_run_uses_the_policy_and_jit_setting_and_restores_the_policy(image_tree, tmp_path, monkeypatch):
+    """Stopped at compile (bfloat16 on a CPU is slow): the policy and XLA switch reach it, and the policy is restored."""
+    seen = {}
+
+    def spy(self, *args, **kwargs):
+        seen["jit_compile"] = kwargs.get("jit_compile")
+        seen["policy"] = keras.mixed_precision.global_policy().name
+        seen["output"] = self.output.dtype
+        raise RuntimeError("enough: compiled")
+
+    monkeypatch.setattr(keras.Model, "compile", spy)
+    config = tiny_config(image_tree, **{"training.mixed_precision": "bfloat16", "training.jit_compile": "off"})
+    events = []
+    result = training.run(config, events.append, threading.Event(), runs_dir=tmp_path)
+    assert isinstance(result, RunFailed) and "enough: compiled" in result.error, result
+    assert seen == {"jit_compile": False, "policy": "mixed_bfloat16", "output": "float32"}
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert any(isinstance(e, Message) and "Mixed precision" in e.text for e in events)
+
+
+def test_jit_choices_map_to_model_compile_arguments():
+    assert perf.jit_compile_argument("on") is True
+    assert perf.jit_compile_argument("off") is False
+    assert perf.jit_compile_argument("auto") == "auto"
+
+
+# ---- input wait ---------------------------------------------------------------------------
+
+def test_input_wait_warning_fires_only_past_the_limit():
+    steps = [0.10] * 20
+    assert perf.input_wait_share(steps, [0.0] * 19) == 0.0
+    assert perf.input_wait_warning(steps, [0.02] * 19) == ""  # ~16 %
+    text = perf.input_wait_warning(steps, [0.08] * 19)  # ~43 %
+    assert "waited for images" in text and "memory" in text
+    assert perf.input_wait_warning([0.1] * 3, [1.0] * 3) == ""  # too few steps to judge
+    assert perf.input_wait_share([], []) == 0.0
+
+
+def test_input_wait_monitor_warns_once_from_batch_timings():
+    ticks = iter(x / 10 for x in range(1000))
+    emitted = []
+    monitor = perf.make_input_wait_monitor(emitted.append, Message, clock=lambda: next(ticks))
+    for _epoch in range(2):
+        monitor.on_epoch_begin(_epoch)
+        for b in range(10):
+            monitor.on_train_batch_begin(b)
+            monitor.on_train_batch_end(b)
+            for _ in range(3):  # the next batch arrives three ticks later: 75 % waiting
+                next(ticks)
+        monitor.on_epoch_end(_epoch)
+    assert len(emitted) == 1 and emitted[0].level == "warning"
+
+
+# ---- devices and strategies ------------------------------------------------------------------
+
+def _tf_config(workers: int) -> str:
+    return json.dumps({"cluster": {"worker": [f"host{i}:2222" for i in range(workers)]},
+                       "task": {"type": "worker", "index": 0}})
+
+
+@pytest.mark.parametrize(("gpus", "env", "kind"), [
+    (0, {}, devices.DEFAULT),
+    (1, {}, devices.DEFAULT),
+    (2, {}, devices.MIRRORED),
+    (8, {"TF_CONFIG": ""}, devices.MIRRORED),
+    (0, {"TF_CONFIG": _tf_config(2)}, devices.MULTI_WORKER),
+    (4, {"TF_CONFIG": _tf_config(3)}, devices.MULTI_WORKER),
+    (2, {"TF_CONFIG": _tf_config(1)}, devices.MIRRORED),  # a one-worker cluster is just this machine
+    (0, {"TF_CONFIG": "not json"}, devices.DEFAULT),
+])
+def test_choose_strategy(gpus, env, kind):
+    assert devices.choose_strategy(gpus, env) == kind
+
+
+def test_describe_devices():
+    assert devices.describe_devices([]) == "CPU only"
+    h100 = devices.GpuInfo("NVIDIA H100 80GB HBM3", 81559)
+    assert devices.describe_devices([h100]) == "GPU: NVIDIA H100 80GB HBM3 80 GB"
+    assert devices.describe_devices([h100, h100]) == "2 GPUs: NVIDIA H100 80GB HBM3 80 GB"
+    assert devices.describe_devices([devices.GpuInfo("GPU:0", 0)]) == "GPU: GPU:0"
+
+
+def test_list_gpus_on_this_machine_returns_gpu_infos():
+    gpus = devices.list_gpus()
+    assert all(isinstance(g, devices.GpuInfo) for g in gpus)
+
+
+def test_default_strategy_scope_is_a_no_op():
+    strategy = devices.make_strategy(devices.DEFAULT)
+    assert strategy.num_replicas_in_sync == 1
