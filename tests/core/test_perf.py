@@ -152,3 +152,23 @@ def test_list_gpus_on_this_machine_returns_gpu_infos():
 def test_default_strategy_scope_is_a_no_op():
     strategy = devices.make_strategy(devices.DEFAULT)
     assert strategy.num_replicas_in_sync == 1
+
+
+@pytest.mark.slow  # ~10-40 s: a real one-epoch run
+def test_a_run_trains_inside_a_mirrored_strategy(image_tree, tmp_path, monkeypatch):
+    """The multi-GPU path on a CPU: MirroredStrategy with one replica builds, compiles and fits in its scope."""
+    import tensorflow as tf
+
+    monkeypatch.setattr(devices, "choose_strategy", lambda gpu_count, environ=None: devices.MIRRORED)
+    seen = {}
+    real_compile = keras.Model.compile
+
+    def spy(self, *args, **kwargs):
+        seen["strategy"] = type(tf.distribute.get_strategy()).__name__
+        return real_compile(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "compile", spy)
+    result = training.run(tiny_config(image_tree), lambda e: None, threading.Event(), runs_dir=tmp_path)
+    assert not isinstance(result, RunFailed), result.details
+    assert seen["strategy"] == "MirroredStrategy"
+    assert not tf.distribute.has_strategy()  # the scope ends with the run

@@ -106,9 +106,10 @@ def test_zero_transfer_is_weights_none_and_partial_needs_pretrained_weights():
     assert {"training.phase1_epochs", "freeze.policy"} <= {p.field for p in validate(two, check_paths=False)}
 
 
-def test_two_phase_unfreezes_at_the_switch_lowers_the_rate_and_continues_the_epochs(image_tree, tmp_path):
-    config = tiny_config(**{
-        "data.folder": str(image_tree), "data.validation_split": 0.25,
+def test_two_phase_unfreezes_at_the_switch_lowers_the_rate_and_continues_the_epochs(
+        image_tree, tmp_path, vgg_weights):
+    # Phase 1 trains the head on cached features, phase 2 the full model: both paths, one run.
+    config = _vgg_config(image_tree, vgg_weights, **{
         "training.epochs": 3, "training.two_phase": True, "training.phase1_epochs": 1,
         "training.learning_rate": 1e-3, "training.finetune_lr_factor": 0.1,
         "freeze.policy": "top_layers", "freeze.layers": 4,
@@ -121,6 +122,7 @@ def test_two_phase_unfreezes_at_the_switch_lowers_the_rate_and_continues_the_epo
     assert [e.epoch for e in epochs] == [0, 1, 2]
     rates = [e.logs["learning_rate"] for e in epochs]
     assert rates[0] == pytest.approx(1e-3) and rates[1] == pytest.approx(1e-4) and rates[2] == pytest.approx(1e-4)
+    assert any(isinstance(e, Message) and e.text.startswith("Computed backbone features") for e in events)
     phase = [e for e in events if isinstance(e, Message) and e.kind == "phase"]
     assert len(phase) == 1 and phase[0].epoch == 1
     started = next(e for e in events if isinstance(e, RunStarted))
@@ -222,3 +224,46 @@ def test_training_on_cached_features_matches_training_the_frozen_model(image_tre
         return model.get_layer("predictions").get_weights()[0]
 
     np.testing.assert_allclose(trained(True), trained(False), rtol=1e-4, atol=1e-5)
+
+
+def test_a_runs_backbone_saved_by_name_is_a_weights_source_for_a_new_run(image_tree, tmp_path, vgg_weights):
+    from workbench.core.model import load_model
+    from workbench.core.weights import WeightsUnavailable, save_run_backbone, saved_backbones
+
+    config = _vgg_config(image_tree, vgg_weights, **{"training.epochs": 1, "freeze.policy": "top_layers",
+                                                     "freeze.layers": 1})
+    result = training.run(config, lambda e: None, threading.Event(), runs_dir=tmp_path / "runs")
+    assert isinstance(result, RunFinished), result
+    path = save_run_backbone(result.run_dir, "my colours/v1", runs_dir=tmp_path / "runs")
+    assert path.name == "my-colours-v1.weights.h5" and saved_backbones(tmp_path / "runs") == [path]
+    from workbench.core.runs import RunStore
+
+    assert len(RunStore(tmp_path / "runs").list()) == 1  # the weights folder is not a run
+
+    trained = load_model(Path(result.run_dir) / "model.keras", compile=False).get_layer("backbone")
+    target = build_model(_vgg_config(image_tree, path), 5)
+    for a, b in zip(trained.get_weights(), target.get_layer("backbone").get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(WeightsUnavailable):
+        save_run_backbone(tmp_path, "x", runs_dir=tmp_path / "runs")
+
+
+def test_the_freeze_map_lists_layers_by_block_and_a_custom_list_trains_exactly_those():
+    from workbench.core.config import FreezeConfig
+    from workbench.core.model import freeze_map
+
+    spec = backbones.get_backbone("MobileNetV2")
+    model = build_model(tiny_config(), 3)
+    apply_freeze(model, FreezeConfig(policy="top_blocks", blocks=2), spec, pretrained=True)
+    rows = freeze_map(model, spec)
+    assert rows[0].block == "stem" and rows[-1].block == "top" and all(r.params > 0 for r in rows)
+    assert {r.block for r in rows if r.trainable} == {"block 16", "top"}
+    assert not any(r.trainable for r in rows if r.type == "BatchNormalization")  # pretrained BN stays frozen
+    chosen = [r.name for r in rows if r.block == "block 3" and r.type != "BatchNormalization"]
+    summary = apply_freeze(model, FreezeConfig(policy="custom", trainable_layers=chosen), spec, pretrained=True)
+    assert sorted(r.name for r in freeze_map(model, spec) if r.trainable) == sorted(chosen)
+    assert summary.layers_trainable == len(chosen) + 1  # and the head
+    with pytest.raises(ValueError, match="lacks"):
+        apply_freeze(model, FreezeConfig(policy="custom", trainable_layers=["nope"]), spec, pretrained=True)
+    fields = {p.field for p in validate(tiny_config(**{"freeze.policy": "custom"}), check_paths=False)}
+    assert "freeze.trainable_layers" in fields

@@ -41,3 +41,11 @@ def test_two_phase_fields_and_the_phase_marker(make_window):
     assert len(window.plots.markers) == 2 and window.plots.markers[0].value() == 2.0
     window.plots.reset(4)
     assert window.plots.markers == []
+
+
+def test_partial_transfer_says_the_freeze_policy_is_not_used(make_window):
+    window = make_window()
+    window.backbone_panel.set_value("backbone.weights", "imagenet")
+    window.backbone_panel.transfer.setValue("partial")
+    hint = window.regularization_panel.freeze_hint
+    assert not hint.isHidden() and "freeze policy is not used" in hint.text()

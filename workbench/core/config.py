@@ -27,7 +27,7 @@ DROPOUT_PLACEMENTS = ("feature_map", "before_classifier", "after_dense")
 WEIGHT_SOURCES = ("imagenet", "file", "none")
 TRANSFERS = ("all", "partial", "zero")
 TRANSFER_RESTS = ("reinit", "finetune")
-FREEZE_POLICIES = ("all", "top_layers", "top_blocks", "none")
+FREEZE_POLICIES = ("all", "top_layers", "top_blocks", "none", "custom")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 PRECISIONS = ("off", "float16", "bfloat16")  # as workbench.core.perf
 JIT_CHOICES = ("auto", "on", "off")
@@ -119,6 +119,7 @@ class FreezeConfig:
     layers: int = 0  # trainable top layers, for top_layers
     blocks: int = 0  # trainable top blocks, for top_blocks
     freeze_batchnorm: bool = True  # pretrained BatchNorm stays in inference mode
+    trainable_layers: list[str] = field(default_factory=list)  # custom: the backbone layers that train (freeze map)
 
 
 @dataclass
@@ -408,6 +409,9 @@ def validate(config: RunConfig, check_paths: bool = True) -> list[Problem]:
             bad("freeze.blocks", "choose how many top blocks to train (at least 1)")
         elif spec is not None and fr.blocks > len(spec.blocks):
             bad("freeze.blocks", f"{spec.name} has {len(spec.blocks)} blocks")
+    if fr.policy == "custom" and not fr.trainable_layers:
+        bad("freeze.trainable_layers", "choose the backbone layers that train (or the policy 'all' to train "
+                                       "the head only)")
 
     # training
     if not 1 <= t.epochs <= 10000:

@@ -187,13 +187,53 @@ def apply_freeze(model: Any, freeze: FreezeConfig, spec: BackboneSpec, pretraine
         first_block = len(spec.blocks) - max(freeze.blocks, 0)
         for layer, block in zip(backbone.layers, block_of_layers(backbone, spec), strict=True):
             layer.trainable = block >= first_block
+    elif freeze.policy == "custom":
+        names = set(freeze.trainable_layers)
+        unknown = sorted(names - {layer.name for layer in backbone.layers})
+        if unknown:
+            raise ValueError(f"freeze.trainable_layers names layers this backbone lacks: {', '.join(unknown[:5])}")
+        for layer in backbone.layers:
+            layer.trainable = layer.name in names
     elif freeze.policy != "none":
-        raise ValueError(f"unknown freeze policy {freeze.policy!r}; one of: all, top_layers, top_blocks, none")
+        raise ValueError(f"unknown freeze policy {freeze.policy!r}; one of: all, top_layers, top_blocks, none, custom")
     if freeze.freeze_batchnorm and pretrained:
         for layer in walk_layers(backbone):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.trainable = False
     return model_summary_counts(model)
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One backbone layer with parameters, as the freeze map lists it."""
+
+    name: str
+    type: str
+    output_shape: tuple[int | None, ...]
+    params: int
+    block: str
+    trainable: bool
+
+
+def freeze_map(model: Any, spec: BackboneSpec) -> list[LayerRow]:
+    """The backbone's layers with parameters: name, type, output shape, parameters, block, trainable.
+
+    Apply a freeze policy first to see what it trains; a person's choice of rows becomes
+    the "custom" policy's `freeze.trainable_layers`.
+    """
+    from workbench.core.backbones import block_of_layers
+
+    backbone = model.get_layer("backbone")
+    rows = []
+    for layer, block in zip(backbone.layers, block_of_layers(backbone, spec), strict=True):
+        if not has_params(layer):
+            continue
+        rows.append(LayerRow(
+            name=layer.name, type=type(layer).__name__,
+            output_shape=tuple(layer.output.shape[1:]), params=int(layer.count_params()),
+            block=spec.blocks[block][0], trainable=bool(layer.trainable_weights),
+        ))
+    return rows
 
 
 def model_summary_counts(model: Any) -> FreezeSummary:

@@ -116,10 +116,17 @@ def run_environment(training, emit: Callable, message_type: type, strategy_kind:
     The model is built and compiled (and fit) inside `strategy.scope()`, as tf.distribute
     requires. `training.batch_size` stays the global batch, split across the replicas.
     """
+    import keras
+
     from workbench.core import devices
 
     with contextlib.ExitStack() as stack:
-        policy = stack.enter_context(precision_policy(training.mixed_precision))
+        policy = stack.enter_context(precision_policy(training.mixed_precision))  # restores the caller's after
+        # A fresh Keras state for each run; first, since it resets the dtype policy and TensorFlow's
+        # default graph, where a strategy scope keeps its stack.
+        keras.backend.clear_session()
+        keras.mixed_precision.set_global_policy(policy)
+        keras.utils.set_random_seed(training.seed)
         strategy = devices.make_strategy(strategy_kind)
         replicas = int(getattr(strategy, "num_replicas_in_sync", 1))
         if replicas > 1:

@@ -82,7 +82,8 @@ def run(
     try:
         from workbench.core import perf
 
-        with perf.run_environment(config.training, record, Message):  # precision policy, strategy scope
+        # clear_session, seed, precision policy, and the distribution strategy's scope for the whole run
+        with perf.run_environment(config.training, record, Message):
             return _train(config, folder, record, stop_event, pause_event, resume=resume_from is not None)
     except Exception as exc:  # noqa: BLE001 - every failure becomes an event
         return _fail(record, folder, *_describe(exc))
@@ -182,13 +183,11 @@ def _train(
 ) -> RunFinished | RunFailed:
     import keras
 
-    from workbench.core import backbones, checkpoint, dataset, perf
+    from workbench.core import backbones, checkpoint, dataset
     from workbench.core import model as model_lib
 
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(config.training.seed)
-    # clear_session resets Keras's dtype policy: set the run's again (run() restores the caller's after).
-    keras.mixed_precision.set_global_policy(perf.POLICY_NAMES[config.training.mixed_precision])
+    # keras.backend.clear_session(), the seed and the precision policy: in perf.run_environment (run()),
+    # before the strategy scope opens (clear_session would drop it).
     t = config.training
 
     emit(Message("info", f"Scanning {config.data.folder}"))
@@ -532,7 +531,8 @@ def _make_callbacks():
 
         def on_epoch_end(self, epoch, logs=None):
             values = _floats(logs)
-            values["learning_rate"] = float(self.model.optimizer.learning_rate)
+            # convert_to_numpy: under MirroredStrategy the rate is a MirroredVariable, which float() refuses
+            values["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             seconds = time.perf_counter() - self._epoch_started
             if self._stopped_in_epoch:
                 return  # a stopped epoch's numbers cover only part of the data: not an epoch

@@ -363,3 +363,37 @@ def _copy_by_name(backbone: Any, source: dict[str, list[Any]], path: Path) -> No
     for layer, arrays in plan:
         layer.set_weights(arrays)
     refresh_statistics(backbone)
+
+
+# ---- pretrain and transfer ---------------------------------------------------------
+
+SAVED_BACKBONES_DIR = "weights"  # under the runs folder: backbones saved from runs, by name
+
+
+def save_run_backbone(run_dir: str | os.PathLike, name: str, runs_dir: str | os.PathLike | None = None) -> Path:
+    """Save the backbone of a run's model as `<runs dir>/weights/<name>.weights.h5`, to transfer from.
+
+    Pick the file as the weights source (weights "file") of a new run on another dataset:
+    the same backbone and width. Raises WeightsUnavailable when the run has no model.
+    """
+    from workbench.core.model import load_model
+    from workbench.core.runs import MODEL_FILE, default_runs_dir
+
+    run = Path(run_dir)
+    if not (run / MODEL_FILE).is_file():
+        raise WeightsUnavailable(f"run {run.name} has no model to take a backbone from")
+    clean = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip()).strip("-.") or run.name
+    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    return save_backbone_weights(load_model(run / MODEL_FILE, compile=False),
+                                 root / SAVED_BACKBONES_DIR / f"{clean}.weights.h5")
+
+
+def saved_backbones(runs_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Backbones saved from runs (save_run_backbone), newest first."""
+    from workbench.core.runs import default_runs_dir
+
+    folder = (Path(runs_dir) if runs_dir is not None else default_runs_dir()) / SAVED_BACKBONES_DIR
+    if not folder.is_dir():
+        return []
+    files = [p for p in folder.glob("*.weights.h5") if not p.name.startswith(".")]
+    return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)

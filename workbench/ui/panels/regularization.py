@@ -41,6 +41,7 @@ FREEZE_POLICIES = (
     ("top_layers", "Train the top N layers of the backbone"),
     ("top_blocks", "Train the top K blocks of the backbone"),
     ("none", "Train everything (full fine-tuning)"),
+    ("custom", "Train the layers listed in the config (freeze.trainable_layers)"),
 )
 
 
@@ -140,6 +141,14 @@ class RegularizationPanel(ConfigPanel):
             self.freeze_hint.setText(
                 "The backbone starts from random weights: frozen layers stay random. "
                 "'Train everything' usually works better without pretrained weights."
+            )
+            self.freeze_hint.setVisible(True)
+        elif c.backbone.transfer == "partial":
+            self.freeze_hint.setText(
+                f"Partial transfer (Backbone panel) decides what trains: the first {c.backbone.keep_blocks} "
+                "block(s) stay frozen and the rest trains, so the freeze policy is not used"
+                + (" (except in phase 1 of two-phase fine-tuning, where the whole backbone is frozen)."
+                   if c.training.two_phase else ".")
             )
             self.freeze_hint.setVisible(True)
         else:
