@@ -1,7 +1,8 @@
 """Resumable checkpoints: the whole model with its optimizer state, and where the run was.
 
-`checkpoint.keras` in a run folder is rewritten at every epoch end and when a run
-is stopped. It is a normal Keras file (loadable with safe_mode=True) with one
+`checkpoint.keras` in a run folder is rewritten at epoch ends (every one unless epochs
+are so short that checkpoints would cost more than training.CHECKPOINT_BUDGET of the
+time; always for the best, the last and a stopped epoch). It is a normal Keras file (loadable with safe_mode=True) with one
 extra member, ``workbench_state.json``: the epochs done, the best value so far,
 the divergence guard's and early stopping's counters. Model and state live in one
 file, so one atomic rename replaces both: a run killed at any moment (power cut,
