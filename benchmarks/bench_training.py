@@ -84,25 +84,36 @@ def workbench_epochs(config: RunConfig, runs_dir: Path) -> list[float]:
     return [b - a for a, b in zip(times, times[1:], strict=False)]
 
 
-def run(rounds: int = 3, epochs: int = 4) -> dict:
+def measure(per_class: int, rounds: int, epochs: int) -> tuple[float, float]:
+    """Median seconds per epoch (plain, Workbench), alternating in one process."""
     with tempfile.TemporaryDirectory() as tmp:
-        folder = make_images(Path(tmp) / "data", classes=4, per_class=100, size=96)
+        folder = make_images(Path(tmp) / "data", classes=4, per_class=per_class, size=96)
         config = bench_config(folder, epochs)
         plain, ours = [], []
         for _ in range(rounds):
             # Time from one epoch's end to the next: everything either side does per epoch
-            # (validation, Workbench's model files and BatchNorm recalibration) counts.
+            # (validation, Workbench's checkpoint and BatchNorm recalibration) counts.
             plain += plain_fit_epochs(config)
             ours += workbench_epochs(config, Path(tmp) / "runs")
-    p, o = statistics.median(plain), statistics.median(ours)
-    images = 320
+    return statistics.median(plain), statistics.median(ours)
+
+
+def run(rounds: int = 2, epochs: int = 4) -> dict:
+    rows = []
+    for per_class in (100, 400):
+        images = int(per_class * 4 * 0.8)
+        p, o = measure(per_class, rounds, epochs)
+        rows += [
+            (f"{images} training images: plain model.fit, s/epoch", f"{p:.3f}", f"{images / p:.0f} img/s"),
+            (f"{images} training images: Workbench training.run, s/epoch", f"{o:.3f}", f"{images / o:.0f} img/s"),
+            (f"{images} training images: throughput ratio (Workbench / plain)", f"{p / o:.3f}", "target >= 0.95"),
+        ]
     return {
         "name": "Training throughput: training.run vs plain model.fit",
-        "setup": f"MobileNetV2 (width 0.35, 96 px, all layers trainable), {images} training + 80 validation "
-                 f"images, batch 32, {rounds} alternating rounds x {epochs - 1} timed epochs each (epoch end to epoch end)",
-        "rows": [
-            ("plain model.fit, s/epoch (median)", f"{p:.3f}", f"{images / p:.0f} img/s"),
-            ("Workbench training.run, s/epoch (median)", f"{o:.3f}", f"{images / o:.0f} img/s"),
-            ("throughput ratio (Workbench / plain)", f"{p / o:.3f}", "target >= 0.95"),
-        ],
+        "setup": "MobileNetV2 (width 0.35, 96 px, re-initialised, all layers trainable: the case with the most "
+                 "per-epoch work, since BatchNorm statistics are recalibrated), 4 classes, 20 % validation, "
+                 f"batch 32, {rounds} alternating rounds x {epochs - 1} timed epochs (epoch end to epoch end). "
+                 "Workbench's extra cost is per epoch (checkpoint, BatchNorm recalibration, metrics files), so "
+                 "the ratio grows with the epoch's length.",
+        "rows": rows,
     }

@@ -169,3 +169,14 @@ def test_other_optimizers_train(image_tree, tmp_path, optimizer):
                                         "freeze.policy": "all", "training.label_smoothing": 0.1})
     result = training.run(config, Recorder(), runs_dir=tmp_path)
     assert isinstance(result, RunFinished)
+
+
+def test_tensorboard_toggle_writes_event_files_into_the_run_folder(image_tree, tmp_path):
+    config = tiny_config(image_tree, **{"training.epochs": 1, "freeze.policy": "all",
+                                        "training.tensorboard": True})
+    rec = Recorder()
+    result = training.run(config, rec, runs_dir=tmp_path)
+    assert isinstance(result, RunFinished)
+    logs = list((load_run(result.run_dir).path / "tensorboard").rglob("events.out.tfevents.*"))
+    assert logs, "no TensorBoard event file written"
+    assert any("tensorboard --logdir" in m.text for m in rec.of(Message))

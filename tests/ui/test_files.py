@@ -105,3 +105,10 @@ def test_resources_are_found():
     assert resource_path("workbench.desktop").is_file()
     with pytest.raises(FileNotFoundError, match="no-such-file"):
         resource_path("no-such-file")
+
+
+def test_tensorboard_button_shows_the_command_for_the_runs_folder(make_window, tmp_path):
+    window = make_window(runs_dir=tmp_path / "runs")
+    box = window.training_panel.show_tensorboard_command()
+    assert f'tensorboard --logdir "{tmp_path / "runs"}"' in box.text()
+    box.close()

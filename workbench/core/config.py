@@ -8,6 +8,7 @@ Nothing here imports TensorFlow, so configs load and validate instantly.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -136,6 +137,7 @@ class TrainingConfig:
     keep_best: bool = True
     monitor: str = "val_loss"
     divergence_factor: float = 10.0  # stop when loss exceeds this many times its first value
+    tensorboard: bool = False  # also write TensorBoard logs into the run folder (tensorboard/)
     # Two-phase fine-tuning: `phase1_epochs` with the whole backbone frozen (head only), then
     # the freeze policy's layers unfreeze and training goes on at learning_rate * finetune_lr_factor.
     two_phase: bool = False
@@ -432,6 +434,8 @@ def validate(config: RunConfig, check_paths: bool = True) -> list[Problem]:
         bad("training.patience", "must be at least 1 epoch")
     if t.monitor not in MONITORS:
         bad("training.monitor", f"must be one of: {', '.join(MONITORS)}")
+    if t.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        bad("training.tensorboard", "TensorBoard logs need the tensorboard package: pip install tensorboard")
     if t.divergence_factor <= 1.0:
         bad("training.divergence_factor", "must be above 1")
     if t.two_phase:

@@ -272,6 +272,10 @@ def _train(
         # First in the list: it restores the full rate at each epoch's end, before the model is saved.
         callbacks.insert(0, make_ramp_callback(model, dr.rate, dr.ramp_epochs, data.steps_per_epoch))
         emit(Message("info", f"DropBlock's rate ramps up from 0 to {dr.rate:g} over {dr.ramp_epochs} epoch(s)"))
+    if t.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder.path / "tensorboard"), update_freq="epoch"))
+        emit(Message("info", f"TensorBoard logs: {folder.path / 'tensorboard'} "
+                             f"(open them with: {tensorboard_command(folder.path.parent)})"))
     if not freeze_bn_only(model):
         callbacks.append(_batchnorm_recalibration(model, data.train, data.train_count, emit))
     if t.early_stopping:
@@ -349,6 +353,11 @@ def _train(
     )
     emit(finished)
     return finished
+
+
+def tensorboard_command(runs_dir: str | Path) -> str:
+    """The command that shows every run's TensorBoard logs (TensorBoard is installed separately)."""
+    return f'tensorboard --logdir "{runs_dir}"'
 
 
 def freeze_bn_only(model) -> bool:

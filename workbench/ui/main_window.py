@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         self.backbone_panel = BackbonePanel(self.config)
         self.regularization_panel = RegularizationPanel(self.config)
         self.training_panel = TrainingPanel(self.config)
+        self.training_panel.runs_dir = runs_dir
         self.panels: list[ConfigPanel] = [
             self.data_panel, self.backbone_panel, self.regularization_panel, self.training_panel,
         ]

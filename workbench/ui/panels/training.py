@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit, QSpinBox, QWidget
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
 
 from workbench.core.config import RunConfig
 from workbench.ui.fields import ChoiceCombo, FloatEdit, ToggleAmount
@@ -31,6 +40,8 @@ class TrainingPanel(ConfigPanel):
 
     def __init__(self, config: RunConfig, parent: QWidget | None = None):
         super().__init__(config, parent)
+        self.runs_dir = None  # the main window sets it; None means the default runs folder
+        self.tensorboard_box: QMessageBox | None = None
         form = self.add_group("Schedule")
         self.run_name = QLineEdit()
         self.run_name.setPlaceholderText("optional: names the run folder")
@@ -109,6 +120,13 @@ class TrainingPanel(ConfigPanel):
         self.bind("training.divergence_factor", self.divergence, "Divergence limit",
                   "Stop the run when the loss grows past this many times its first value (or is not a number).")
         form.addRow("Stop if loss grows ×", self.divergence)
+        self.tensorboard = QCheckBox("Write TensorBoard logs into the run folder")
+        self.bind("training.tensorboard", self.tensorboard, "TensorBoard",
+                  "Keras's TensorBoard callback writes the curves (and weight histograms) of each epoch into "
+                  "<run folder>/tensorboard.")
+        self.tensorboard_button = QPushButton("How to open them…")
+        self.tensorboard_button.clicked.connect(self.show_tensorboard_command)
+        form.addRow(self.tensorboard, self.tensorboard_button)
 
         form = self.add_group("Speed (advanced)")
         self.mixed_precision = ChoiceCombo(PRECISIONS)
@@ -129,6 +147,21 @@ class TrainingPanel(ConfigPanel):
         form.addRow("Runs on", self.device_label)
         self.finish_layout()
         self.update_state()
+
+    @Slot()
+    def show_tensorboard_command(self) -> QMessageBox:
+        """Show (and let the user copy) the command that opens the runs' TensorBoard logs."""
+        from workbench.core.runs import default_runs_dir
+        from workbench.core.training import tensorboard_command
+
+        command = tensorboard_command(self.runs_dir or default_runs_dir())
+        box = QMessageBox(QMessageBox.Icon.Information, "TensorBoard",
+                          "Runs with “Write TensorBoard logs” on keep them in their folder. Open them all with:\n\n"
+                          f"{command}\n\n(TensorBoard is a separate program: pip install tensorboard)", parent=self)
+        box.setTextInteractionFlags(box.textInteractionFlags() | Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.open()
+        self.tensorboard_box = box
+        return box
 
     def update_state(self) -> None:
         t = self.config.training
