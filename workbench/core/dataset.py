@@ -410,7 +410,10 @@ def make_dataset(
         def augmented(images, labels):
             return augmenter(images), labels
 
-        ds = ds.map(augmented, num_parallel_calls=autotune, deterministic=True)
+        # One batch at a time: the layers draw from a stateful seed generator, and parallel
+        # calls would consume it in a varying order, so a seeded run would not repeat.
+        # Prefetching still overlaps augmentation with training.
+        ds = ds.map(augmented)
     return ds.prefetch(autotune)
 
 
