@@ -29,7 +29,8 @@ def tiny_run_config(folder: Path) -> RunConfig:
     config.data.validation_split = 0.25
     config.backbone.width = 0.35
     config.backbone.weights = "none"
-    config.freeze.policy = "none"
+    config.freeze.policy = "top_blocks"
+    config.freeze.blocks = 1
     config.training.epochs = 1
     config.training.batch_size = 8
     return config
