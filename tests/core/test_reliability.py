@@ -324,7 +324,7 @@ def test_a_headless_run_on_messy_data_killed_mid_epoch_resumes_from_its_folder_w
     assert len(list(runs.iterdir())) == 1  # the same folder, no new run
 
 
-def test_checkpoints_keep_within_their_time_budget_but_never_miss_a_best_last_or_stopped_epoch(
+def test_checkpoints_keep_within_their_time_budget_but_never_lose_the_best_last_or_stopped_epoch(
     tmp_path, monkeypatch
 ):
     import keras
@@ -349,10 +349,18 @@ def test_checkpoints_keep_within_their_time_budget_but_never_miss_a_best_last_or
     for epoch, val_loss in enumerate([1.0, 0.9, 0.95, 0.97, 0.99]):  # better, better, worse, worse, last
         saver.on_epoch_end(epoch, {"loss": 1.0, "val_loss": val_loss})
         written.append(checkpoint.read_state(folder.checkpoint_path)["epochs_done"])
-    assert written == [1, 2, 2, 2, 5]
-    assert saver.checkpoints == 3 and saver.checkpoints_skipped == 2
+        if epoch == 1:
+            best_weights = [w.copy() for w in model.get_weights()]
+        model.set_weights([w + 1.0 for w in model.get_weights()])  # as if the next epoch trained
+    assert written == [1, 1, 1, 1, 5]  # epoch 2 was the best but no save was due: kept in memory
+    assert saver.checkpoints == 2 and saver.checkpoints_skipped == 3
     assert saver.best_logs["epoch"] == 2.0
-    assert checkpoint.read_state(folder.model_path)["epochs_done"] == 2  # model.keras: the best epoch's
+    # model.keras: the best epoch's weights, written along with the last checkpoint
+    assert checkpoint.read_state(folder.model_path)["epochs_done"] == 2
+    saved = keras.saving.load_model(folder.model_path, compile=False)
+    for kept, got in zip(best_weights, saved.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, got)
+    assert checkpoint.read_state(folder.checkpoint_path)["best_value"] == 0.9
 
     monkeypatch.setattr(training, "CHECKPOINT_BUDGET", 1e9)  # long epochs: every epoch
     saver.on_epoch_end(5, {"loss": 1.0, "val_loss": 2.0})

@@ -3,7 +3,11 @@
 Events only append numbers to lists; a 20 Hz timer redraws when something changed,
 with setData on curves made once (redrawing per event would flood the GUI thread).
 Batch values are smoothed with an exponential moving average and drawn at
-fractional epochs; epoch values are points at whole epochs.
+fractional epochs; epoch values are points at whole epochs. A long batch curve is
+handed to pyqtgraph already cut to the visible epochs and reduced to a min/max
+envelope of about two points per pixel column (`peak_envelope`): the same picture
+as pyqtgraph's own peak downsampling, without redoing it over every point on each
+repaint.
 """
 
 from __future__ import annotations
@@ -38,8 +42,6 @@ class MetricPlot(pg.PlotWidget):
         item.showGrid(x=True, y=True, alpha=0.2)
         for axis in ("left", "bottom"):
             item.getAxis(axis).setStyle(maxTickLevel=1)  # the finest grid level cost most of each repaint
-        item.setDownsampling(auto=True, mode="peak")
-        item.setClipToView(True)
         item.setMenuEnabled(False)
         # No antialiasing on the long batch curve: a noisy curve of 100,000 points took ~1.4 s per
         # repaint with it and ~30 ms without (benchmarks/bench_plot.py).
@@ -54,10 +56,38 @@ class MetricPlot(pg.PlotWidget):
         )
         self.set_epochs(1)
 
+    def show_batches(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Draw the batch curve: only the visible epochs, as an envelope about two points per pixel."""
+        if len(x) > 2:
+            low, high = self.getPlotItem().viewRange()[0]
+            start = max(int(np.searchsorted(x, low)) - 1, 0)
+            stop = int(np.searchsorted(x, high)) + 1
+            x, y = peak_envelope(x[start:stop], y[start:stop], max(ENVELOPE_MIN, 2 * self.width()))
+        self.batch_curve.setData(x, y, skipFiniteCheck=True)
+
     def set_epochs(self, epochs: int) -> None:
         item = self.getPlotItem()
         item.enableAutoRange(x=False)
         item.setXRange(0, max(1, epochs), padding=0.03)
+
+
+ENVELOPE_MIN = 512  # points of a reduced batch curve, whatever the widget's width
+
+
+def peak_envelope(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most about `max_points` points that draw like all of them: each run of neighbours
+    becomes its lowest and highest value, so no spike disappears. x must be sorted."""
+    n = len(x)
+    if n <= max_points:
+        return x, y
+    size = -(-2 * n // max_points)  # points per pair of output points
+    whole = n - n % size
+    ys = y[:whole].reshape(-1, size)
+    out_x = np.repeat(x[:whole:size], 2)
+    out_y = np.empty(len(out_x))
+    out_y[0::2] = ys.min(axis=1)
+    out_y[1::2] = ys.max(axis=1)
+    return np.concatenate([out_x, x[whole:]]), np.concatenate([out_y, y[whole:]])
 
 
 class _Series:
@@ -70,6 +100,7 @@ class _Series:
     def __init__(self) -> None:
         self._data = np.empty((2, 256))
         self._n = 0
+        self.version = 0  # changes with every add or clear: a curve redraws only when it changed
 
     def __len__(self) -> int:
         return self._n
@@ -90,10 +121,12 @@ class _Series:
         self._data[0, self._n] = x
         self._data[1, self._n] = y
         self._n += 1
+        self.version += 1
 
     def clear(self) -> None:
         self._data = np.empty((2, 256))  # a new buffer: the curves may still hold views of the old one
         self._n = 0
+        self.version += 1
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         return self.x, self.y
@@ -133,12 +166,15 @@ class TrainingPlots(QWidget):
         self._val = {m: _Series() for m in self.METRICS}
         self._ema: dict[str, float] = {}
         self._dirty = False
+        self._drawn: dict[int, int] = {}  # id(curve) -> version of the series it shows
         self.redraws = 0
         self.markers: list[pg.InfiniteLine] = []  # phase switches (two-phase fine-tuning)
 
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
+        for plot in self._plots.values():
+            plot.sigXRangeChanged.connect(self._view_changed)  # zoom or pan: cut the batch curve anew
         self._timer.start()
 
     def reset(self, epochs: int) -> None:
@@ -196,12 +232,16 @@ class TrainingPlots(QWidget):
         return 0 if x is None else len(x)
 
     def batch_points(self) -> int:
-        x, _ = self.loss_plot.batch_curve.getData()
-        return 0 if x is None else len(x)
+        """How many batch values the loss curve holds (it may draw fewer: see peak_envelope)."""
+        return len(self._batch["loss"])
 
     def redraw_now(self) -> None:
         self._dirty = True
         self._redraw()
+
+    @Slot()
+    def _view_changed(self) -> None:
+        self._dirty = True
 
     @Slot()
     def _redraw(self) -> None:
@@ -209,7 +249,10 @@ class TrainingPlots(QWidget):
             return
         self._dirty = False
         for metric, plot in self._plots.items():
-            plot.batch_curve.setData(*self._batch[metric].arrays())
-            plot.train_curve.setData(*self._train[metric].arrays())
-            plot.val_curve.setData(*self._val[metric].arrays())
+            plot.show_batches(*self._batch[metric].arrays())
+            # The epoch curves (with symbols, costly to set) change once an epoch, not with each batch.
+            for curve, series in ((plot.train_curve, self._train[metric]), (plot.val_curve, self._val[metric])):
+                if self._drawn.get(id(curve)) != series.version:
+                    curve.setData(*series.arrays())
+                    self._drawn[id(curve)] = series.version
         self.redraws += 1
