@@ -115,6 +115,53 @@ def test_input_wait_monitor_warns_once_from_batch_timings():
     assert len(emitted) == 1 and emitted[0].level == "warning"
 
 
+def test_input_starved_warning_fires_only_when_most_steps_found_no_batch_ready():
+    assert perf.input_starved_warning(2, 10) == ""
+    assert "not ready at 8 of 10" in perf.input_starved_warning(8, 10)
+    assert perf.input_starved_warning(3, 3) == ""  # too few steps to judge
+
+
+def test_a_pipeline_slower_than_the_model_is_reported_from_inside_tf_data(tmp_path):
+    """Large PNGs (slow to decode) for a tiny model in a real fit: the batch is pulled inside
+    the compiled step, so only the decoded-image count can show that steps waited for images."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from workbench.core import dataset
+
+    picture = np.zeros((1200, 1200, 3), np.uint8)
+    picture[::7] = 200
+    picture[:, ::5, 1] = 90
+    Image.fromarray(picture).save(tmp_path / "big.png")
+    items = []
+    for i in range(24):
+        shutil.copy(tmp_path / "big.png", tmp_path / f"{i}.png")
+        items.append((str(tmp_path / f"{i}.png"), i % 2))
+
+    def fit(reads, ds):
+        model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.GlobalAveragePooling2D(),
+                                  keras.layers.Dense(2, activation="softmax")])
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        emitted = []
+        monitor = perf.make_input_wait_monitor(emitted.append, Message, reads=reads, batch_size=4,
+                                               images_per_epoch=len(items))
+        model.fit(ds, epochs=2, callbacks=[monitor], verbose=0)
+        return [m.text for m in emitted]
+
+    reads = dataset.ReadCounter()
+    slow = dataset.make_dataset(items, 2, 16, 4, training=True, read_counter=reads)
+    warned = fit(reads, slow)
+    assert len(warned) == 1 and "not ready" in warned[0] and "memory" in warned[0]
+    assert reads.count == 2 * len(items)
+
+    reads = dataset.ReadCounter()
+    cached = dataset.make_dataset(items, 2, 16, 4, training=True, cache=True, read_counter=reads)
+    list(cached)  # decoded once: from now on the pipeline reads nothing from disk
+    assert fit(reads, cached) == []  # epochs without decoding are not judged
+
+
 # ---- devices and strategies ------------------------------------------------------------------
 
 def _tf_config(workers: int) -> str:
@@ -172,3 +219,22 @@ def test_a_run_trains_inside_a_mirrored_strategy(image_tree, tmp_path, monkeypat
     assert not isinstance(result, RunFailed), result.details
     assert seen["strategy"] == "MirroredStrategy"
     assert not tf.distribute.has_strategy()  # the scope ends with the run
+
+
+def test_tensorflow_preload_opens_its_libraries_then_imports_and_computes():
+    """The window-side preload (core/tf_preload.py) must leave a TensorFlow that works."""
+    import subprocess
+    import sys
+
+    code = (
+        "from workbench.core import tf_preload\n"
+        "names = tf_preload.load_shared_libraries()\n"
+        "thread = tf_preload.preload(); thread.join()\n"
+        "import sys; assert 'tensorflow' in sys.modules and 'keras' in sys.modules\n"
+        "import tensorflow as tf\n"
+        "print(sorted(names), int(tf.reduce_sum(tf.constant([1, 2, 3]))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("6")
+    assert "libtensorflow_cc.so.2" in done.stdout and "libtensorflow_framework.so.2" in done.stdout

@@ -343,6 +343,28 @@ class SkipCounter:
             return dict(self._reasons)
 
 
+class ReadCounter:
+    """How many images the training pipeline has decoded so far (tf.data's threads count).
+
+    Compared with the images the model has taken, it tells whether the next batch was
+    ready when a step began: the only view into a tf.data stall, since Keras pulls the
+    batch inside the compiled step.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+
 def make_dataset(
     items: Sequence[tuple[str, int]],
     num_classes: int,
@@ -355,6 +377,7 @@ def make_dataset(
     cache: bool = False,
     shuffle: bool | None = None,
     skip_counter: SkipCounter | None = None,
+    read_counter: ReadCounter | None = None,
 ):
     """A tf.data.Dataset of (float32 images [B,S,S,3] in 0..255, one-hot float32 labels [B,C]).
 
@@ -381,6 +404,9 @@ def make_dataset(
             if skip_counter is not None:
                 skip_counter.add(os.fsdecode(path), str(exc) or type(exc).__name__)
             return np.zeros((image_size, image_size, 3), np.uint8), False
+        finally:
+            if read_counter is not None:
+                read_counter.add()
 
     def decode(path, label):
         image, ok = tf.numpy_function(read, [path], [tf.uint8, tf.bool])
@@ -456,7 +482,8 @@ class PreparedData:
 
 
 def prepare_data(
-    data: DataConfig, batch_size: int, seed: int, skip_counter: SkipCounter | None = None
+    data: DataConfig, batch_size: int, seed: int, skip_counter: SkipCounter | None = None,
+    read_counter: ReadCounter | None = None,
 ) -> PreparedData:
     """Scan, split and build both pipelines for a run; blocking problems come back as values."""
     report = scan_folder(data.folder)
@@ -503,7 +530,7 @@ def prepare_data(
     n = len(report.class_names)
     prepared.train = make_dataset(train_items, n, data.image_size, batch_size, training=True,
                                   augment=data.augment, seed=seed, cache=data.cache,
-                                  skip_counter=skip_counter)
+                                  skip_counter=skip_counter, read_counter=read_counter)
     prepared.val = make_dataset(val_items, n, data.image_size, batch_size, training=False,
                                 seed=seed, cache=data.cache, skip_counter=skip_counter)
     return prepared

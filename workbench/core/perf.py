@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from workbench.core.config import JIT_CHOICES, PRECISIONS  # noqa: E402,F401 - one list of names
 
 INPUT_WAIT_LIMIT = 0.30  # warn when the model waits for images this share of its step time
+STARVED_LIMIT = 0.5  # warn when the next batch was not ready at more than this share of the steps
 POLICY_NAMES = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
 
@@ -62,16 +63,31 @@ def input_wait_warning(step_seconds: Sequence[float], wait_seconds: Sequence[flo
     step_ms = 1000 * statistics.median(step_seconds)
     wait_ms = 1000 * statistics.median(wait_seconds) if wait_seconds else 0.0
     return (f"Training waited for images {share:.0%} of the time (median step {step_ms:.0f} ms, "
-            f"wait {wait_ms:.0f} ms): reading and decoding the images is the bottleneck. "
-            "Turn on 'Keep images in memory' (cache), use smaller images, or keep the dataset on a faster disk.")
+            f"wait {wait_ms:.0f} ms): reading and decoding the images is the bottleneck. {_INPUT_ADVICE}")
 
 
-def make_input_wait_monitor(emit: Callable, message_type: type, clock: Callable[[], float] = time.perf_counter):
-    """A Keras callback that times steps and the gaps between them, and warns once per run.
+_INPUT_ADVICE = ("Turn on 'Keep images in memory' (cache), use smaller images, "
+                 "or keep the dataset on a faster disk.")
+
+
+def input_starved_warning(starved: int, judged: int, limit: float = STARVED_LIMIT, min_steps: int = 4) -> str:
+    """A warning when the next batch was not decoded yet at more than `limit` of the steps; else ""."""
+    if judged < min_steps or starved <= limit * judged:
+        return ""
+    return (f"The next batch of images was not ready at {starved} of {judged} training steps: reading and "
+            f"decoding the images is the bottleneck, not the model. {_INPUT_ADVICE}")
+
+
+def make_input_wait_monitor(emit: Callable, message_type: type, clock: Callable[[], float] = time.perf_counter,
+                            reads=None, batch_size: int = 0, images_per_epoch: int = 0):
+    """A Keras callback that notices when training waits for its images, and warns once per run.
 
     Keras 3 (TensorFlow backend) pulls the next batch inside the compiled train function,
-    so a tf.data pipeline's wait shows up as longer steps; the gaps catch host-side stalls
-    (Python input, slow callbacks). The share is taken per epoch.
+    so a tf.data stall looks like a longer step. `reads` (dataset.ReadCounter) counts the
+    images the training pipeline has decoded: a step that begins while fewer than a batch
+    are decoded beyond what the model took is waiting for input. The gaps between steps
+    catch host-side stalls (slow callbacks). Both are judged per epoch; an epoch in which
+    the pipeline decoded nothing (images cached in memory, features cached) is not judged.
     """
     import keras
 
@@ -85,12 +101,20 @@ def make_input_wait_monitor(emit: Callable, message_type: type, clock: Callable[
 
         def on_epoch_begin(self, epoch, logs=None):
             self.steps, self.waits, self._end = [], [], None
+            self.starved = self.judged = 0
+            self._base = reads.count if reads is not None else 0
 
         def on_train_batch_begin(self, batch, logs=None):
             now = clock()
             if self._end is not None:
                 self.waits.append(now - self._end)
             self._begin = now
+            if reads is not None and batch >= 2:  # the first steps trace the model while the pipeline fills
+                taken = batch * batch_size
+                need = min(batch_size, images_per_epoch - taken)
+                if need > 0:
+                    self.judged += 1
+                    self.starved += reads.count - self._base - taken < need
 
         def on_train_batch_end(self, batch, logs=None):
             now = clock()
@@ -102,6 +126,8 @@ def make_input_wait_monitor(emit: Callable, message_type: type, clock: Callable[
             if self.warned:
                 return
             text = input_wait_warning(self.steps[1:], self.waits)  # the first step traces the model
+            if not text and reads is not None and reads.count > self._base:
+                text = input_starved_warning(self.starved, self.judged)
             if text:
                 self.warned = True
                 emit(message_type("warning", text))

@@ -191,8 +191,8 @@ def _train(
     t = config.training
 
     emit(Message("info", f"Scanning {config.data.folder}"))
-    skipped = dataset.SkipCounter()
-    data = dataset.prepare_data(config.data, t.batch_size, t.seed, skip_counter=skipped)
+    skipped, reads = dataset.SkipCounter(), dataset.ReadCounter()
+    data = dataset.prepare_data(config.data, t.batch_size, t.seed, skip_counter=skipped, read_counter=reads)
     for problem in data.warnings:
         emit(Message("warning", str(problem)))
     if data.problems:
@@ -264,7 +264,9 @@ def _train(
     callbacks: list[Any] = [progress, guard, saver]
     from workbench.core.perf import make_input_wait_monitor
 
-    callbacks.append(make_input_wait_monitor(emit, Message))  # warns when the input pipeline starves the model
+    # Warns when the input pipeline starves the model.
+    callbacks.append(make_input_wait_monitor(emit, Message, reads=reads, batch_size=t.batch_size,
+                                             images_per_epoch=data.train_count))
     dr = config.dropout
     if dr.kind == "dropblock" and dr.ramp_epochs > 0 and dr.rate > 0:
         from workbench.core.dropout import make_ramp_callback

@@ -8,12 +8,14 @@ import sys
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
+from workbench.core import tf_preload
 from workbench.core.events import RunFailed
 from workbench.resources import resource_path
 from workbench.ui.main_window import MainWindow, app_icon
 from workbench.ui.settings import APPLICATION, ORGANIZATION
 
 SCREENSHOT_DELAY_MS = 700  # let the last curve points and progress text paint
+PRELOAD_DELAY_MS = 200  # after the first paint: the window shows at once, TensorFlow loads behind it
 
 
 def setup_application(app: QApplication) -> None:
@@ -97,6 +99,7 @@ def run_app(options: argparse.Namespace) -> int:
     if getattr(options, "quit_when_shown", False):
         QTimer.singleShot(0, _report_shown)  # runs once the shown window's first paint has been processed
         return app.exec()
+    QTimer.singleShot(PRELOAD_DELAY_MS, tf_preload.preload)
     automation = Automation(window, app, options)
     if options.train_on_start:
         QTimer.singleShot(0, automation.start_training)
