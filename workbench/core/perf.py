@@ -149,10 +149,11 @@ def run_environment(training, emit: Callable, message_type: type, strategy_kind:
     with contextlib.ExitStack() as stack:
         policy = stack.enter_context(precision_policy(training.mixed_precision))  # restores the caller's after
         # A fresh Keras state for each run; first, since it resets the dtype policy and TensorFlow's
-        # default graph, where a strategy scope keeps its stack. Without its gc.collect(): a full
-        # collection after TensorFlow's import holds the GIL for a few hundred milliseconds (the
-        # window would freeze on Train); the previous run's objects go with the next automatic one.
-        keras.backend.clear_session(free_memory=False)
+        # default graph, where a strategy scope keeps its stack. Its gc.collect() stays: left to an
+        # automatic collection, a previous run's tf.data iterator can be finalised on one of
+        # tf.data's own threads and wait for itself (the test suite hung without it). In the app the collection
+        # is short: TensorFlow's own objects were frozen out of it after loading (tf_preload).
+        keras.backend.clear_session()
         keras.mixed_precision.set_global_policy(policy)
         keras.utils.set_random_seed(training.seed)
         strategy = devices.make_strategy(strategy_kind)
