@@ -55,7 +55,11 @@ case "${1:-app}" in
     test)
         shift
         "$VENV/bin/python" -m ruff check workbench tests benchmarks
-        exec env QT_QPA_PLATFORM=offscreen "$VENV/bin/python" -m pytest "$@" ;;
+        # One test process per core, at most 4 (each loads TensorFlow); a file's tests stay together
+        # so that its shared fixtures (a trained run) are built once.
+        workers=$(nproc 2>/dev/null || echo 2)
+        [ "$workers" -gt 4 ] && workers=4
+        exec env QT_QPA_PLATFORM=offscreen "$VENV/bin/python" -m pytest -n "$workers" --dist loadfile "$@" ;;
     cli)
         shift
         exec "$VENV/bin/python" -m workbench "$@" ;;

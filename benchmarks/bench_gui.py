@@ -58,9 +58,12 @@ def run(epochs: int = 4) -> dict:
     from workbench.core import tf_preload
     from workbench.core.events import EpochEnd, RunStarted
     from workbench.ui.defaults import first_launch_config
+    from workbench.ui.garbage import GuiGarbageCollector
     from workbench.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
+    collector = GuiGarbageCollector(app)  # as the app does
+    collector.start()
     with tempfile.TemporaryDirectory() as runs:
         config = first_launch_config()
         config.training.epochs = epochs
@@ -103,6 +106,7 @@ def run(epochs: int = 4) -> dict:
         timer.stop()
         window.shutdown()
         window.close()
+    collector.stop()
 
     def summary(values):
         values = sorted(max(v, 0.0) for v in values)

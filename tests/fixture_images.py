@@ -49,3 +49,17 @@ def jpeg_bytes(size: int = 32, seed: int = 1) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(class_image(0, "red", np.random.default_rng(seed), size)).save(buf, "JPEG")
     return buf.getvalue()
+
+
+def noise_images(count: int, size: int = 32, seed: int = 3) -> np.ndarray:
+    """Uniform noise, uint8 (N, S, S, 3): a set clearly unlike any class images."""
+    return np.random.default_rng(seed).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+
+
+def write_flat_images(root: Path, count: int, size: int = 32, seed: int = 0) -> Path:
+    """root/NNN.png: images with no class folders (a GAN's training set can be just a folder)."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        Image.fromarray(class_image(i, "red", rng, size)).save(root / f"{i:03d}.png")
+    return root

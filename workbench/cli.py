@@ -89,6 +89,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="k-fold cross-validation with K folds (default 1: the config's own validation split)")
     sweep.add_argument("--runs-dir", help="where run folders and the sweep folder go (default: the GUI's runs folder)")
     sweep.set_defaults(func=cmd_sweep)
+
+    gan = sub.add_parser("gan", help="train a DCGAN from a GAN config file (the JSON the GAN lab saves)")
+    gan.add_argument("config", help="path to a GAN config .json")
+    gan.add_argument("--runs-dir", help="where GAN run folders go (default: gan/ in the GUI's runs folder)")
+    gan.add_argument("--fid", action="store_true", help="compute FID when training ends (evaluation.fid_at_end)")
+    gan.add_argument("--sweep-rates", metavar="R1,R2,...",
+                     help="train once per discriminator dropout rate, e.g. 0,0.3,0.5, and print FID per rate")
+    gan.set_defaults(func=cmd_gan)
     return parser
 
 
@@ -438,6 +446,140 @@ class _ProgressPrinter:
             self.out.write("\r\033[K")
         (sys.stderr if err else self.out).write(text + "\n")
         (sys.stderr if err else self.out).flush()
+
+
+
+
+def cmd_gan(args: argparse.Namespace) -> int:
+    """`workbench gan CONFIG.json`: a DCGAN run (or, with --sweep-rates, one run per dropout rate)."""
+    from workbench.core.gan_config import load_gan_config, validate_gan
+
+    try:
+        config = load_gan_config(args.config)
+    except ConfigError as exc:
+        _err(f"error: cannot use GAN config {args.config}:")
+        for problem in exc.problems:
+            _err(f"  - {problem}")
+        return EXIT_BAD_INPUT
+    if args.fid:
+        config.evaluation.fid_at_end = True
+    plan = None
+    if args.sweep_rates is not None:
+        from workbench.core import gan_sweep
+
+        try:
+            rates = gan_sweep.parse_rates(args.sweep_rates)
+        except ValueError as exc:
+            _err(f"error: {exc}")
+            return EXIT_BAD_INPUT
+        plan = gan_sweep.GanSweepConfig(config, rates)
+        problems = gan_sweep.validate_gan_sweep(plan)
+    else:
+        problems = validate_gan(config)
+    if problems:
+        _err(f"error: the GAN config {args.config} has problems:")
+        for problem in problems:
+            _err(f"  - {problem}")
+        return EXIT_BAD_INPUT
+
+    stop = threading.Event()
+    printer = _GanPrinter(sys.stdout)
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        _err("\nStopping after this step (press Ctrl-C again to abort)...")
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        if plan is not None:
+            from workbench.core import gan_sweep
+
+            result = gan_sweep.run_gan_sweep(plan, printer, stop, args.runs_dir)
+        else:
+            from workbench.core import gan
+
+            outcome = gan.run(config, printer, stop, runs_dir=args.runs_dir)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if plan is None:
+        if isinstance(outcome, RunFailed):
+            return EXIT_BAD_INPUT if outcome.kind == "invalid" else EXIT_FAILED
+        return EXIT_INTERRUPTED if outcome.stopped else EXIT_OK
+    if result.problems:
+        return EXIT_BAD_INPUT
+    print(f"\nGAN sweep {result.sweep_id}: {len(result.trials)} of {result.planned} rates ran"
+          + (" (stopped)" if result.stopped else ""))
+    print(gan_sweep.format_table(result))
+    best = result.best()
+    if best is not None:
+        print(f"Best: discriminator dropout {best.rate:g} (FID {best.fid:.3f}; features: {best.network})")
+    print(f"Sweep folder: {result.sweep_dir}")
+    if result.stopped:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if best is not None else EXIT_FAILED
+
+
+class _GanPrinter:
+    """A progress line per sample refresh (a bar on a terminal), FID, and how the run ended."""
+
+    def __init__(self, out):
+        self.out = out
+        self.lines = _ProgressPrinter(out)
+        self.steps = 0
+        self.last = None
+        self._last_draw = 0.0
+
+    def __call__(self, event) -> None:
+        from workbench.core.events import GanEvaluated, GanSamples, GanStarted, GanStep
+        from workbench.core.gan_sweep import GanSweepStarted, GanTrialDone, GanTrialEvent
+
+        if isinstance(event, GanTrialEvent):
+            if isinstance(event.event, Message) and event.event.text.startswith("Sweep trial"):
+                self.lines._line(f"\n{event.event.text}")
+            elif not isinstance(event.event, (RunFinished, RunFailed)):
+                self(event.event)
+            elif isinstance(event.event, RunFailed):
+                self.lines._line(f"error: {event.event.error}", err=True)
+            return
+        if isinstance(event, GanSweepStarted):
+            self.lines._line(f"GAN sweep {event.sweep_id}: discriminator dropout "
+                             f"{', '.join(f'{r:g}' for r in event.rates)}\nSweep folder: {event.sweep_dir}")
+        elif isinstance(event, GanTrialDone):
+            t = event.trial
+            fid = f": FID {t.fid:.3f}" if t.fid is not None else (f": {t.error}" if t.error else "")
+            self.lines._line(f"Rate {t.rate:g} {t.status}{fid}")
+        elif isinstance(event, GanStarted):
+            self.steps = event.steps
+            self.lines._line(f"GAN run {event.run_id}: {event.images} images at {event.image_size} px, "
+                             f"{event.steps} steps of {event.batch_size}; generator {event.generator_params:,} and "
+                             f"discriminator {event.discriminator_params:,} parameters\nRun folder: {event.run_dir}")
+        elif isinstance(event, GanStep):
+            self.last = event
+            now = time.perf_counter()
+            if self.lines.tty and (now - self._last_draw > 0.1 or event.step == self.steps):
+                self._last_draw = now
+                self.out.write(f"\rStep {event.step}/{self.steps}  {self._losses(event)}")
+                self.out.flush()
+        elif isinstance(event, GanSamples):
+            if event.step > 0:
+                losses = f"  {self._losses(self.last)}" if self.last is not None else ""
+                self.lines._line(f"Step {event.step}/{self.steps}{losses}  sample spread {event.diversity:.3f}")
+        elif isinstance(event, GanEvaluated):
+            score = "" if event.inception_score is None else f", Inception Score {event.inception_score:.3f}"
+            self.lines._line(f"FID {event.fid:.3f}{score} ({event.real_images} real vs {event.generated_images} "
+                             f"generated images; features: {event.network})")
+        elif isinstance(event, RunFinished):
+            status = f"stopped ({event.reason})" if event.reason else "finished"
+            self.lines._line(f"GAN run {status} after {event.epochs_done} steps. Generator: "
+                             f"{Path(event.run_dir) / 'generator.keras'}")
+        else:
+            self.lines(event)
+
+    @staticmethod
+    def _losses(e) -> str:
+        return f"d_loss {e.d_loss:.4f}  g_loss {e.g_loss:.4f}  D(real) {e.d_real:.3f}  D(fake) {e.d_fake:.3f}"
 
 
 if __name__ == "__main__":  # pragma: no cover

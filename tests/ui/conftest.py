@@ -42,7 +42,20 @@ def _running_threads() -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def no_thread_left_running(qapp):
+def gui_garbage_collection(qapp):
+    """As in the app: garbage is collected on the GUI thread only (ui/garbage.py), never on a
+    worker thread where a Qt object in a cycle would die in the wrong thread."""
+    from workbench.ui.garbage import GuiGarbageCollector
+
+    collector = GuiGarbageCollector()
+    collector.start()
+    yield collector
+    collector.stop()
+    collector.deleteLater()
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_running(qapp, gui_garbage_collection):
     """Fail any test that leaves a QThread (or a pool job) running: Qt aborts on those at exit."""
     yield
     left = _running_threads()

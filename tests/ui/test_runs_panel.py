@@ -196,3 +196,69 @@ def test_newest_run_comes_first_and_showing_the_tab_reads_the_folder_again(make_
     window.show()
     window.views.setCurrentWidget(panel)
     assert panel.row_of(later) == 0 and panel.row_of(new) == 1
+
+
+def test_save_backbone_writes_the_file_and_offers_it_as_a_weights_source(make_window, qtbot, tmp_path, monkeypatch):
+    import keras
+    import numpy as np
+
+    from workbench.core.config import validate
+    from workbench.core.model import build_model, load_model
+
+    root = tmp_path / "runs"
+    run = saved_run(root, "colours", [0.5, 0.8])
+    keras.utils.set_random_seed(3)
+    build_model(load_config(run / "config.json"), 2).save(run / "model.keras")  # as training leaves it
+    window = make_window(runs_dir=root)
+    window.backbone_panel.set_value("backbone.name", "EfficientNetB0")  # another backbone, to be switched back
+    panel = window.runs_panel
+    panel.refresh()
+    panel.select_runs([run])
+    assert panel.save_backbone_action.isEnabled()
+    asked = []
+
+    def get_text(parent, title, label, mode, default):
+        asked.append(default)
+        return "my colours", True
+
+    monkeypatch.setattr(QInputDialog, "getText", get_text)
+    with qtbot.waitSignal(panel.backbone_saved, timeout=60_000) as saved:
+        panel.save_backbone_action.trigger()
+    path = Path(saved.args[0])
+    assert asked == ["colours"] and path == root / "weights" / "my-colours.weights.h5" and path.is_file()
+    assert panel.table.rowCount() == 1  # the weights folder is not listed as a run
+
+    # The Backbone panel lists it; choosing it starts from those weights, on the backbone they fit.
+    backbone = window.backbone_panel
+    assert str(path) in backbone.saved_backbone_paths()
+    index = backbone.saved.findData(str(path))
+    assert "MobileNetV2 ×0.35" in backbone.saved.itemText(index)
+    backbone.saved.setCurrentIndex(index)
+    backbone.saved.activated.emit(index)
+    b = window.config.backbone
+    assert (b.name, b.width, b.weights, b.weights_file, b.transfer) == ("MobileNetV2", 0.35, "file", str(path), "all")
+    assert not [p for p in validate(window.config) if p.field.startswith("backbone.")]
+    trained = load_model(run / "model.keras", compile=False).get_layer("backbone").get_weights()
+    fresh = build_model(window.config.replace(**{"data.image_size": 32}), 3).get_layer("backbone").get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(trained, fresh, strict=True))
+
+    # A run without a model: a message, never a crash.
+    empty = saved_run(root, "no model", [0.4])
+    with qtbot.waitSignal(panel.log_message, timeout=30_000, check_params_cb=lambda level, text: level == "error"):
+        panel.save_backbone(empty, "nothing")
+    assert panel.error_box is not None and "has no model" in panel.error_box.text()
+
+
+def test_only_runs_are_listed_not_the_gan_sweep_or_saved_backbone_folders(tmp_path):
+    from workbench.ui.panels.runs import list_runs
+
+    root = tmp_path / "runs"
+    run = saved_run(root, "real", [0.5])
+    (root / "weights").mkdir()
+    (root / "gan" / "20260101-000000-gan").mkdir(parents=True)
+    (root / "sweep-20260101-000000").mkdir()
+    (root / "sweep-20260101-000000" / "sweep.json").write_text("{}")
+    (root / "leftover").mkdir()  # no config.json: listed as damaged, so the user can delete it
+    records = {r.path.name: r for r in list_runs(root)}
+    assert set(records) == {run.name, "leftover"}
+    assert records["leftover"].problem and not records[run.name].problem

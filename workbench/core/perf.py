@@ -6,6 +6,7 @@ Keras imports happen inside functions: importing this module stays instant.
 from __future__ import annotations
 
 import contextlib
+import gc
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -149,11 +150,10 @@ def run_environment(training, emit: Callable, message_type: type, strategy_kind:
     with contextlib.ExitStack() as stack:
         policy = stack.enter_context(precision_policy(training.mixed_precision))  # restores the caller's after
         # A fresh Keras state for each run; first, since it resets the dtype policy and TensorFlow's
-        # default graph, where a strategy scope keeps its stack. Its gc.collect() stays: left to an
-        # automatic collection, a previous run's tf.data iterator can be finalised on one of
-        # tf.data's own threads and wait for itself (the test suite hung without it). In the app the collection
-        # is short: TensorFlow's own objects were frozen out of it after loading (tf_preload).
-        keras.backend.clear_session()
+        # default graph, where a strategy scope keeps its stack. Its gc.collect() frees the previous
+        # run here, at a quiet moment, unless the process collects on one thread of its own choosing
+        # (the desktop app, on the GUI thread: ui/garbage.py) and has turned automatic collection off.
+        keras.backend.clear_session(free_memory=gc.isenabled())
         keras.mixed_precision.set_global_policy(policy)
         keras.utils.set_random_seed(training.seed)
         strategy = devices.make_strategy(strategy_kind)

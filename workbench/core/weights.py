@@ -384,8 +384,41 @@ def save_run_backbone(run_dir: str | os.PathLike, name: str, runs_dir: str | os.
         raise WeightsUnavailable(f"run {run.name} has no model to take a backbone from")
     clean = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip()).strip("-.") or run.name
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-    return save_backbone_weights(load_model(run / MODEL_FILE, compile=False),
+    path = save_backbone_weights(load_model(run / MODEL_FILE, compile=False),
                                  root / SAVED_BACKBONES_DIR / f"{clean}.weights.h5")
+    _write_backbone_info(run, path)
+    return path
+
+
+def _write_backbone_info(run: Path, path: Path) -> None:
+    """Beside the weights, what they fit and where they came from (saved_backbone_info reads it)."""
+    from workbench.core.config import ConfigError, load_config
+    from workbench.core.files import atomic_write_text
+    from workbench.core.runs import CONFIG_FILE
+
+    try:
+        config = load_config(run / CONFIG_FILE)
+    except ConfigError:
+        return
+    info = {"backbone": config.backbone.name, "width": config.backbone.width,
+            "image_size": config.data.image_size, "run": run.name, "run_name": config.name}
+    try:
+        atomic_write_text(_info_path(path), json.dumps(info, indent=2) + "\n")
+    except OSError:
+        pass  # the weights are saved; only the description is missing
+
+
+def _info_path(path: Path) -> Path:
+    return path.with_name(path.name[: -len(".weights.h5")] + ".json")
+
+
+def saved_backbone_info(path: str | os.PathLike) -> dict[str, Any]:
+    """What a saved backbone fits ({"backbone", "width", "image_size", "run", "run_name"}); {} when unknown."""
+    try:
+        info = json.loads(_info_path(Path(path)).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def saved_backbones(runs_dir: str | os.PathLike | None = None) -> list[Path]:

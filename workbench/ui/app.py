@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 from workbench.core import tf_preload
 from workbench.core.events import RunFailed
 from workbench.resources import resource_path
+from workbench.ui.garbage import GuiGarbageCollector
 from workbench.ui.main_window import MainWindow, app_icon
 from workbench.ui.settings import APPLICATION, ORGANIZATION
 
@@ -87,6 +88,8 @@ def _report_shown() -> None:
 def run_app(options: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     setup_application(app)
+    collector = GuiGarbageCollector(app)  # Python's collection on the GUI thread only
+    collector.start()
     window = MainWindow()
     window.show()
     app.aboutToQuit.connect(window.shutdown)

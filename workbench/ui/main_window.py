@@ -53,6 +53,7 @@ from workbench.core.events import (
 from workbench.core.model import FreezeSummary
 from workbench.resources import resource_path
 from workbench.ui import settings as keys
+from workbench.ui.compare import TransferComparison
 from workbench.ui.defaults import first_launch_config
 from workbench.ui.fields import ElidedLabel
 from workbench.ui.jobs import BackgroundJobs, count_trainable, scan_dataset
@@ -67,6 +68,7 @@ from workbench.ui.panels import (
 from workbench.ui.panels.dropout_lab import DropoutLabPanel
 from workbench.ui.panels.evaluate import EvaluatePanel
 from workbench.ui.panels.export import ExportDialog
+from workbench.ui.panels.gan_lab import GanLabPanel
 from workbench.ui.panels.predict import PredictPanel
 from workbench.ui.panels.runs import RunsPanel
 from workbench.ui.plots import TrainingPlots
@@ -117,6 +119,7 @@ class MainWindow(QMainWindow):
         self.runner = TrainingRunner(self, run_fn=run_fn)
         self.runner.event.connect(self._on_run_event)
         self.runner.finished.connect(self._on_run_finished)
+        self.comparison = TransferComparison(self)  # transfer vs zero-init: two runs in a row (ui/compare.py)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
         self.pool.setExpiryTimeout(-1)  # threads keep their pinned Python thread state (model_jobs)
@@ -141,6 +144,8 @@ class MainWindow(QMainWindow):
         self.regularization_panel = RegularizationPanel(self.config)
         self.training_panel = TrainingPanel(self.config)
         self.training_panel.runs_dir = runs_dir
+        self.backbone_panel.set_runs_dir(runs_dir)  # lists the backbones saved from runs
+        self.regularization_panel.attach_jobs(self.pool, self.model_cancel)  # builds the freeze map
         self.panels: list[ConfigPanel] = [
             self.data_panel, self.backbone_panel, self.regularization_panel, self.training_panel,
         ]
@@ -187,6 +192,9 @@ class MainWindow(QMainWindow):
         self.stop_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "Stop")
         self.stop_button.setToolTip("Stop within one batch; the model trained so far is kept")
         self.stop_button.clicked.connect(self.stop_training)
+        self.compare_button = QPushButton("Compare with zero-init")
+        self.compare_button.setObjectName("compareButton")
+        self.compare_button.clicked.connect(self.start_comparison)
         self.problem_label = ElidedLabel()
         self.problem_label.setObjectName("problemSummary")
         self.problem_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -196,6 +204,7 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.pause_button)
         buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.compare_button)
         buttons.addSpacing(12)
         buttons.addWidget(self.problem_label, 1)
 
@@ -235,11 +244,19 @@ class MainWindow(QMainWindow):
         self.dropout_lab.apply_requested.connect(self.apply_dropout)
         self.dropout_lab.running_changed.connect(self._on_sweep_running)
         self.dropout_lab.log_message.connect(self._on_sweep_message)
+        # The second mode: a DCGAN with its own config, runs (runs/gan/), plots, FID and sweep.
+        self.gan_lab = GanLabPanel(self.runs_dir, self.model_pool, self.model_cancel)
+        self.views.addTab(self.gan_lab, "GAN lab")
+        self.gan_lab.running_changed.connect(self._on_sweep_running)
+        self.gan_lab.log_message.connect(self._on_sweep_message)
         self.runs_panel.runs_changed.connect(self._on_runs_changed)
         self.runs_panel.current_run_changed.connect(self._on_run_selected)
         self.runs_panel.run_again_requested.connect(self.run_again)
         self.runs_panel.evaluate_requested.connect(self.evaluate_run)
         self.runs_panel.export_requested.connect(self.open_export_dialog)
+        self.runs_panel.set_model_jobs(self.model_pool, self.model_cancel)  # Save backbone loads the run's model
+        self.runs_panel.backbone_saved.connect(self.backbone_panel.add_saved_backbone)
+        self.runs_panel.log_message.connect(self._on_sweep_message)
         self.evaluate_panel.export_requested.connect(self.open_export_dialog)
         self.evaluate_panel.image_activated.connect(self._on_image_activated)
         self._on_runs_changed(list(self.runs_panel.records.values()))
@@ -292,6 +309,14 @@ class MainWindow(QMainWindow):
         quit_action = file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit)
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         quit_action.triggered.connect(self.close)
+
+        run_menu = self.menuBar().addMenu("&Run")
+        self.train_action = run_menu.addAction("&Train")
+        self.train_action.triggered.connect(self.start_training)
+        self.compare_action = run_menu.addAction("&Compare transfer with zero-init")
+        self.compare_action.triggered.connect(self.start_comparison)
+        self.stop_action = run_menu.addAction("&Stop")
+        self.stop_action.triggered.connect(self.stop_training)
 
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.settings_dock.toggleViewAction())
@@ -408,21 +433,27 @@ class MainWindow(QMainWindow):
     def _update_controls(self) -> None:
         running = self.runner.running
         stopping = self.runner.stopping
-        self.train_button.setEnabled(not running and not self.problems and not self.dropout_lab.running)
+        self.train_button.setEnabled(not running and not self.problems and not self.dropout_lab.running
+                                     and not self.gan_lab.running)
         self.stop_button.setEnabled(running and not stopping)
         self.pause_button.setEnabled(running and not stopping)
         self.pause_button.setText("Resume" if self.runner.paused else "Pause")
         icon = QStyle.StandardPixmap.SP_MediaPlay if self.runner.paused else QStyle.StandardPixmap.SP_MediaPause
         self.pause_button.setIcon(self.style().standardIcon(icon))
+        self.train_action.setEnabled(self.train_button.isEnabled())
+        self.stop_action.setEnabled(self.stop_button.isEnabled())
+        self.comparison.update_controls()
         for panel in self.panels:
             panel.setEnabled(not running)
         for action in (self.open_config_action, self.open_folder_action, self.resume_action):
             action.setEnabled(not running)
-        models_busy = running or self.dropout_lab.running  # a sweep trains too, holding the Keras lock
+        # a sweep (or the GAN lab) trains too, holding the Keras lock
+        models_busy = running or self.dropout_lab.running or self.gan_lab.running
         self.runs_panel.set_training(models_busy, self._active_run_dir if running else "")
         self.evaluate_panel.set_training(models_busy)
         self.predict_panel.set_training(models_busy)
-        self.dropout_lab.set_training(running)
+        self.dropout_lab.set_training(running or self.gan_lab.running)
+        self.gan_lab.set_training(running or self.dropout_lab.running)
 
     def set_config(self, config: RunConfig) -> None:
         """Replace the whole config (opened from a file): every panel shows it."""
@@ -516,22 +547,31 @@ class MainWindow(QMainWindow):
         if self.revalidate():
             self.statusBar().showMessage("Fix the problems marked in red first", 5000)
             return
+        self.start_run(self.config)
+
+    def start_run(self, config: RunConfig) -> None:
+        """Train `config` on the worker: the editor's, or one made from it (the comparison's two runs)."""
         self._readout_timer.stop()
-        epochs = self.config.training.epochs
+        epochs = config.training.epochs
         self.plots.reset(epochs)
         self.progress.preparing(epochs)
-        b = self.config.backbone
+        b = config.backbone
         width = f" ×{b.width:g}" if b.width != 1.0 else ""
         weights = {"imagenet": "ImageNet weights", "none": "re-initialised weights"}.get(
             b.weights, f"weights from {Path(b.weights_file).name}"
         )
         self.log.add("info", f"Starting: {b.name}{width}, {weights}, {epochs} epoch{'s' if epochs != 1 else ''} "
-                             f"on {self.config.data.folder}")
+                             f"on {config.data.folder}")
         self.last_result = None
         self.views.setCurrentWidget(self.plots)
-        self.runner.start(self.config, runs_dir=self.runs_dir)
+        self.runner.start(config, runs_dir=self.runs_dir)
         self.statusBar().showMessage("Training…")
         self._update_controls()
+
+    @Slot()
+    def start_comparison(self) -> None:
+        """Train the config as it is and with zero transfer, then overlay both runs (ui/compare.py)."""
+        self.comparison.start()
 
     @Slot()
     def resume_run_dialog(self) -> None:
@@ -943,6 +983,7 @@ class MainWindow(QMainWindow):
         self._device_timer.stop()
         self.model_cancel.set()  # model jobs stop waiting for the Keras lock
         self.dropout_lab.shutdown()
+        self.gan_lab.shutdown()
         self.runner.shutdown()
         self.pool.clear()
         self.model_pool.clear()

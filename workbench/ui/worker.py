@@ -136,7 +136,9 @@ class TrainingRunner(QObject):
             raise RuntimeError("a run is already in progress")
         self._stop = threading.Event()
         self._pause = threading.Event()
-        snapshot = RunConfig.from_dict(config.to_dict())  # later edits must not reach the run
+        # Later edits must not reach the run. Any config type with to_dict/from_dict (RunConfig, the
+        # GAN lab's GanConfig) runs here: the run function decides what it means.
+        snapshot = type(config).from_dict(config.to_dict())
         self._worker = TrainingWorker(snapshot, self._stop, self._pause, runs_dir, self._run_fn,
                                       resume_from=resume_from)
         self._thread = QThread()

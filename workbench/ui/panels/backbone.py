@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -39,6 +43,8 @@ TRANSFER_HELP = {
             "shows what pretraining is worth (the same as weights 'None').",
 }
 REST_CHOICES = (("reinit", "re-initialised (random, trained)"), ("finetune", "fine-tuned (pretrained, trained)"))
+
+SAVED_NONE = ""  # the saved-backbones list's first entry: no saved backbone chosen
 
 NOT_CACHED_DEMO_NOTE = (
     "ImageNet weights are not downloaded yet (no internet needed once cached): this demo starts "
@@ -97,6 +103,36 @@ class BackboneTable(QTableWidget):
         self.clearSelection()
 
 
+class SavedBackbonesCombo(ChoiceCombo):
+    """The backbones saved from runs (Runs tab: Save backbone); re-read each time it opens."""
+
+    about_to_open = Signal()
+
+    def showPopup(self) -> None:
+        self.about_to_open.emit()
+        super().showPopup()
+
+
+def saved_backbone_choices(runs_dir: str | os.PathLike | None) -> list[tuple[str, str, str]]:
+    """(path, label, tooltip) of each backbone saved under the runs folder, newest first."""
+    from workbench.core.weights import saved_backbone_info, saved_backbones
+
+    choices = []
+    for path in saved_backbones(runs_dir):
+        info = saved_backbone_info(path)
+        name = path.name[: -len(".weights.h5")]
+        if info.get("backbone"):
+            width = info.get("width", 1.0)
+            arch = info["backbone"] + (f" ×{width:g}" if isinstance(width, (int, float)) and width != 1.0 else "")
+            label = f"{name}  ({arch})"
+            source = info.get("run_name") or info.get("run") or "a run"
+            tooltip = f"{path}\nSaved from {source}: {arch} at {info.get('image_size', '?')} px"
+        else:
+            label, tooltip = name, str(path)
+        choices.append((str(path), label, tooltip))
+    return choices
+
+
 class BackbonePanel(ConfigPanel):
     title = "Backbone"
 
@@ -127,6 +163,14 @@ class BackbonePanel(ConfigPanel):
         self.bind("backbone.weights_file", self.weights_file, "Weights file",
                   "Weights saved from this backbone (same architecture and width), e.g. by an earlier run.")
         form.addRow("File", self.weights_file)
+        self.runs_dir: str | os.PathLike | None = None  # set by the main window; None: the default runs folder
+        self.saved = SavedBackbonesCombo([(SAVED_NONE, "none saved yet")])
+        self.saved.setToolTip("Backbones saved from earlier runs (Runs tab: Save backbone…). Choosing one "
+                              "starts from its weights: the weights source becomes that file, and the "
+                              "backbone and width become the ones it was trained with.")
+        self.saved.about_to_open.connect(self.refresh_saved_backbones)
+        self.saved.activated.connect(self._on_saved_chosen)
+        form.addRow("Saved", self.saved)
         self.weights_note = QLabel()
         self.weights_note.setWordWrap(True)
         self.weights_note.setObjectName("note")
@@ -192,6 +236,77 @@ class BackbonePanel(ConfigPanel):
         self.rest.setEnabled(b.transfer == "partial")
         self.transfer_help.setText(TRANSFER_HELP.get("zero" if b.weights == "none" else b.transfer, ""))
         self.update_weights_note()
+        if hasattr(self, "saved"):
+            self._show_saved_choice()
+
+    # ---- backbones saved from runs --------------------------------------------------------------
+    def set_runs_dir(self, runs_dir: str | os.PathLike | None) -> None:
+        """The runs folder whose weights/ holds the saved backbones (None: the default one)."""
+        self.runs_dir = runs_dir
+        self.refresh_saved_backbones()
+
+    @Slot()
+    def refresh_saved_backbones(self) -> None:
+        """Re-read the saved backbones (the runs folder's weights/) and show the one in use, if any."""
+        choices = saved_backbone_choices(self.runs_dir)
+        blocked = self.saved.blockSignals(True)
+        try:
+            self.saved.clear()
+            self.saved.addItem("choose a saved backbone…" if choices else "none saved yet", SAVED_NONE)
+            for path, label, tooltip in choices:
+                self.saved.addItem(label, path)
+                self.saved.setItemData(self.saved.count() - 1, tooltip, Qt.ItemDataRole.ToolTipRole)
+        finally:
+            self.saved.blockSignals(blocked)
+        self._show_saved_choice()
+
+    @Slot(str)
+    def add_saved_backbone(self, path: str) -> None:
+        """A backbone was just saved (Runs tab): list it."""
+        self.refresh_saved_backbones()
+
+    def saved_backbone_paths(self) -> list[str]:
+        return [self.saved.itemData(i) for i in range(self.saved.count()) if self.saved.itemData(i)]
+
+    def _show_saved_choice(self) -> None:
+        b = self.config.backbone
+        index = 0
+        if b.weights == "file" and b.weights_file:
+            for i in range(1, self.saved.count()):
+                if Path(self.saved.itemData(i)) == Path(b.weights_file):
+                    index = i
+                    break
+        blocked = self.saved.blockSignals(True)
+        self.saved.setCurrentIndex(index)
+        self.saved.blockSignals(blocked)
+
+    @Slot(int)
+    def _on_saved_chosen(self, index: int) -> None:
+        path = self.saved.itemData(index)
+        if path:
+            self.use_saved_backbone(path)
+
+    def use_saved_backbone(self, path: str) -> None:
+        """Start from a saved backbone: its architecture and width, weights from its file, all layers transferred."""
+        from workbench.core.weights import saved_backbone_info
+
+        info = saved_backbone_info(path)
+        name = info.get("backbone")
+        if name in BACKBONES and name != self.config.backbone.name:
+            self.set_value("backbone.name", name)
+        width = info.get("width")
+        spec = self.spec()
+        if isinstance(width, (int, float)) and spec is not None and float(width) in spec.widths:
+            self.set_value("backbone.width", float(width))
+        self.set_value("backbone.weights_file", str(path))
+        self.set_value("backbone.weights", "file")
+        if self.config.backbone.transfer == "zero":
+            self.set_value("backbone.transfer", "all")
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not event.spontaneous():
+            self.refresh_saved_backbones()
 
     def update_weights_note(self) -> None:
         b = self.config.backbone

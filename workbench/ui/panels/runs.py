@@ -5,18 +5,22 @@ summary.json of each run), so it shows runs from earlier sessions and from the
 CLI. A folder that cannot be read is listed with its problem. Selecting one run
 shows its curves; selecting several overlays them. Rename writes the config's
 name (atomically; the folder keeps its name), Delete asks first, "Run again"
-hands the run's config to the main window's editor.
+hands the run's config to the main window's editor. "Save backbone" writes the
+run's trained backbone under a name (core.weights.save_run_backbone, on a model job)
+so that another run can start from it (the Backbone panel lists it).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal, Slot
+from PySide6.QtCore import Qt, QThreadPool, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QColor, QDesktopServices, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.config import RunConfig, save_config
 from workbench.core.runs import CONFIG_FILE, RunRecord, load_run
+from workbench.ui.jobs import BackgroundJobs
 from workbench.ui.run_chooser import best_val_accuracy
 from workbench.ui.run_curves import RunCurves, run_label
 
@@ -50,9 +55,14 @@ STATUS_COLORS = {"error": "#b91c1c", "warning": "#b45309", "busy": "#2563eb", "o
 
 def list_runs(root: str | os.PathLike) -> list[RunRecord]:
     """Every run folder under root, newest first; unreadable ones come back with a `problem`, never raise."""
+    from workbench.core.gan import GAN_RUNS_DIR
+    from workbench.core.sweep import SWEEP_FILE
+    from workbench.core.weights import SAVED_BACKBONES_DIR
+
     root = Path(root)
-    try:
-        entries = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    try:  # not runs: weights/ (backbones saved from runs), gan/ (the GAN lab's runs), sweep-<id>/ (a sweep's table)
+        entries = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                   and p.name not in (SAVED_BACKBONES_DIR, GAN_RUNS_DIR) and not (p / SWEEP_FILE).is_file()]
     except OSError:
         return []
     records = []
@@ -130,6 +140,7 @@ def describe(record: RunRecord) -> list[tuple[str, object, str]]:
         "none": "all trainable",
         "top_layers": f"top {f.layers} layers",
         "top_blocks": f"top {f.blocks} blocks",
+        "custom": f"{len(f.trainable_layers)} chosen layers",
     }.get(f.policy, f.policy)
     best = best_val_accuracy(record)
     done = record.summary.get("epochs_done")
@@ -180,6 +191,8 @@ class RunsPanel(QWidget):
     export_requested = Signal(str)
     current_run_changed = Signal(str)  # exactly one usable run selected
     runs_changed = Signal(object)  # list[RunRecord], after every refresh
+    backbone_saved = Signal(str)  # the .weights.h5 file a run's backbone was saved to
+    log_message = Signal(str, str)  # level, text: for the main window's log
 
     def __init__(self, root: str | os.PathLike, parent: QWidget | None = None):
         super().__init__(parent)
@@ -188,6 +201,9 @@ class RunsPanel(QWidget):
         self.error_box: QMessageBox | None = None
         self._training = False
         self._active_dir = ""
+        self._save_jobs: BackgroundJobs | None = None
+        self._save_cancel = threading.Event()
+        self.saving: dict[int, tuple[str, str]] = {}  # job id -> (run folder, name) of backbones being saved
 
         style = self.style()
         self.refresh_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_BrowserReload), "Refresh", self)
@@ -213,6 +229,11 @@ class RunsPanel(QWidget):
         self.export_action = QAction("Export…", self)
         self.export_action.setToolTip("Save the model as .keras, SavedModel or TFLite, checked against the original")
         self.export_action.triggered.connect(self._emit_export)
+        self.save_backbone_action = QAction("Save backbone…", self)
+        self.save_backbone_action.setToolTip(
+            "Save the run's trained backbone under a name, to start other runs from it "
+            "(Backbone panel: Saved)")
+        self.save_backbone_action.triggered.connect(self.save_backbone_selected)
         self.show_folder_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon),
                                           "Show folder", self)
         self.show_folder_action.setToolTip("Open the run's folder in the file manager")
@@ -221,7 +242,8 @@ class RunsPanel(QWidget):
         toolbar = QToolBar()
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for action in (self.refresh_action, None, self.run_again_action, self.evaluate_action, self.export_action,
-                       None, self.rename_action, self.delete_action, self.show_folder_action):
+                       self.save_backbone_action, None, self.rename_action, self.delete_action,
+                       self.show_folder_action):
             if action is None:
                 toolbar.addSeparator()
             else:
@@ -241,8 +263,8 @@ class RunsPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COLUMNS.index("Name"), QHeaderView.ResizeMode.Stretch)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        for action in (self.run_again_action, self.evaluate_action, self.export_action, self.rename_action,
-                       self.delete_action, self.show_folder_action, self.refresh_action):
+        for action in (self.run_again_action, self.evaluate_action, self.export_action, self.save_backbone_action,
+                       self.rename_action, self.delete_action, self.show_folder_action, self.refresh_action):
             self.table.addAction(action)
         self.table.itemSelectionChanged.connect(self._on_selection_changed)
         header.setSortIndicator(0, Qt.SortOrder.DescendingOrder)  # newest first until a person sorts otherwise
@@ -393,6 +415,7 @@ class RunsPanel(QWidget):
         model_ok = usable and single.has_model and not self._training
         self.evaluate_action.setEnabled(model_ok)
         self.export_action.setEnabled(model_ok)
+        self.save_backbone_action.setEnabled(model_ok)
         self.delete_action.setEnabled(bool(records) and not active)
         self.show_folder_action.setEnabled(single is not None)
         busy = " (not while a run trains)" if self._training else ""
@@ -484,6 +507,67 @@ class RunsPanel(QWidget):
         record = self._single()
         if record is not None and record.has_model:
             self.export_requested.emit(str(record.path))
+
+    # ---- save a run's backbone ----------------------------------------------------------------
+    def set_model_jobs(self, pool: QThreadPool, cancel: threading.Event | None = None) -> None:
+        """The pool that loads models (one at a time) and the event that ends its waits on quit."""
+        self._save_jobs = BackgroundJobs(pool, self)
+        self._save_jobs.done.connect(self._on_backbone_saved)
+        self._save_jobs.failed.connect(self._on_backbone_failed)
+        if cancel is not None:
+            self._save_cancel = cancel
+
+    @Slot()
+    def save_backbone_selected(self) -> None:
+        record = self._single()
+        if record is None or record.config is None or not record.has_model or self._training:
+            return
+        default = re.sub(r"[^A-Za-z0-9_.-]+", "-", run_label(record)).strip("-.") or record.id
+        name, ok = QInputDialog.getText(
+            self, "Save backbone",
+            f"Save the trained {record.config.backbone.name} of {run_label(record)} as\n"
+            f"(in {self.root / 'weights'}; choose it later in the Backbone panel):",
+            QLineEdit.EchoMode.Normal, default,
+        )
+        if ok and name.strip():
+            self.save_backbone(record.path, name.strip())
+
+    def save_backbone(self, run_dir: str | os.PathLike, name: str) -> int:
+        """Save the run's backbone as <runs>/weights/<name>.weights.h5 on a background job; its id (0: not started)."""
+        from workbench.core.weights import SAVED_BACKBONES_DIR
+        from workbench.ui.transfer_jobs import save_backbone
+
+        clean = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip()).strip("-.")
+        target = self.root / SAVED_BACKBONES_DIR / f"{clean}.weights.h5"
+        if clean and target.exists():
+            answer = QMessageBox.question(
+                self, "Replace the saved backbone?",
+                f"A backbone named '{clean}' is saved already:\n{target}\n\nReplace it?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                return 0
+        if self._save_jobs is None:  # a panel on its own (tests): the application's pool
+            self.set_model_jobs(QThreadPool.globalInstance())
+        job = self._save_jobs.submit(save_backbone, str(run_dir), name, str(self.root), self._save_cancel)
+        self.saving[job] = (str(run_dir), name)
+        self.log_message.emit("info", f"Saving the backbone of {Path(run_dir).name} as '{clean or name}'…")
+        return job
+
+    @Slot(int, object)
+    def _on_backbone_saved(self, job_id: int, saved) -> None:
+        self.saving.pop(job_id, None)
+        self.log_message.emit("success", f"Saved the backbone of {Path(saved.run_dir).name}: {saved.path} "
+                                         f"(Backbone panel: Saved, to start another run from it)")
+        self.backbone_saved.emit(saved.path)
+
+    @Slot(int, str)
+    def _on_backbone_failed(self, job_id: int, message: str) -> None:
+        run_dir, name = self.saving.pop(job_id, ("", ""))
+        if message.startswith("Cancelled"):
+            return  # the window is closing
+        self.log_message.emit("error", f"Could not save the backbone of {Path(run_dir).name}: {message}")
+        self.show_error("Cannot save the backbone", f"The backbone of {Path(run_dir).name} could not be saved "
+                                                    f"as '{name}':\n\n{message}")
 
     @Slot()
     def show_folder(self) -> None:
