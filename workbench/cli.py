@@ -8,10 +8,12 @@ Exit codes: 0 success, 1 the run failed or diverged (or an export failed its che
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from workbench.core.config import ConfigError, load_config, validate
@@ -122,6 +124,32 @@ def _resolve_run(run: str, runs_dir: str | None) -> Path | None:
         return root / run
     _err(f"error: no run folder {run} (nor a run with that id in {root})")
     return None
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(saying: str) -> Iterator[threading.Event]:
+    """A stop event that Ctrl-C sets (the run ends cleanly and keeps its work); twice aborts."""
+    stop = threading.Event()
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        _err(f"\n{saying} (press Ctrl-C again to abort)...")
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _print_problems(header: str, problems) -> int:
+    """The problems under a header, on stderr; the bad-input exit code."""
+    _err(header)
+    for problem in problems:
+        _err(f"  - {problem}")
+    return EXIT_BAD_INPUT
 
 
 def _err(text: str) -> None:
@@ -260,36 +288,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        _err(f"error: cannot use config {config_path}:")
-        for problem in exc.problems:
-            _err(f"  - {problem}")
-        return EXIT_BAD_INPUT
+        return _print_problems(f"error: cannot use config {config_path}:", exc.problems)
     problems = validate(config)
     if problems:
-        _err(f"error: the config {config_path} has problems:")
-        for problem in problems:
-            _err(f"  - {problem}")
-        return EXIT_BAD_INPUT
+        return _print_problems(f"error: the config {config_path} has problems:", problems)
 
     from workbench.core import training
 
-    stop = threading.Event()
     printer = _ProgressPrinter(sys.stdout)
-
-    def on_sigint(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        _err("\nStopping after this batch (press Ctrl-C again to abort)...")
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
+    with _ctrl_c_stops("Stopping after this batch") as stop:
         if resume_dir is not None:
             result = training.run(config, printer, stop, resume_from=resume_dir)
         else:
             result = training.run(config, printer, stop, runs_dir=args.runs_dir)
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if isinstance(result, RunFailed):
         if result.kind == "invalid":
             return EXIT_BAD_INPUT
@@ -303,10 +314,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        _err(f"error: cannot use config {args.config}:")
-        for problem in exc.problems:
-            _err(f"  - {problem}")
-        return EXIT_BAD_INPUT
+        return _print_problems(f"error: cannot use config {args.config}:", exc.problems)
     try:
         rates = sweeps.parse_rates(args.rates)
         kinds = sweeps.parse_kinds(args.kinds)
@@ -316,25 +324,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     plan = sweeps.SweepConfig(config, rates, kinds, args.folds)
     problems = sweeps.validate_sweep(plan)
     if problems:
-        _err(f"error: the sweep over {args.config} has problems:")
-        for problem in problems:
-            _err(f"  - {problem}")
-        return EXIT_BAD_INPUT
+        return _print_problems(f"error: the sweep over {args.config} has problems:", problems)
 
-    stop = threading.Event()
     printer = _SweepPrinter(sys.stdout)
-
-    def on_sigint(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        _err("\nStopping the sweep after this batch (press Ctrl-C again to abort)...")
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
+    with _ctrl_c_stops("Stopping the sweep after this batch") as stop:
         result = sweeps.run_sweep(plan, printer, stop, args.runs_dir)
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if result.problems:
         return EXIT_BAD_INPUT
     print(f"\nSweep {result.sweep_id}: {len(result.trials)} of {result.planned} trials ran"
@@ -457,10 +451,7 @@ def cmd_gan(args: argparse.Namespace) -> int:
     try:
         config = load_gan_config(args.config)
     except ConfigError as exc:
-        _err(f"error: cannot use GAN config {args.config}:")
-        for problem in exc.problems:
-            _err(f"  - {problem}")
-        return EXIT_BAD_INPUT
+        return _print_problems(f"error: cannot use GAN config {args.config}:", exc.problems)
     if args.fid:
         config.evaluation.fid_at_end = True
     plan = None
@@ -477,22 +468,10 @@ def cmd_gan(args: argparse.Namespace) -> int:
     else:
         problems = validate_gan(config)
     if problems:
-        _err(f"error: the GAN config {args.config} has problems:")
-        for problem in problems:
-            _err(f"  - {problem}")
-        return EXIT_BAD_INPUT
+        return _print_problems(f"error: the GAN config {args.config} has problems:", problems)
 
-    stop = threading.Event()
     printer = _GanPrinter(sys.stdout)
-
-    def on_sigint(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        _err("\nStopping after this step (press Ctrl-C again to abort)...")
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
+    with _ctrl_c_stops("Stopping after this step") as stop:
         if plan is not None:
             from workbench.core import gan_sweep
 
@@ -501,8 +480,6 @@ def cmd_gan(args: argparse.Namespace) -> int:
             from workbench.core import gan
 
             outcome = gan.run(config, printer, stop, runs_dir=args.runs_dir)
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if plan is None:
         if isinstance(outcome, RunFailed):
             return EXIT_BAD_INPUT if outcome.kind == "invalid" else EXIT_FAILED

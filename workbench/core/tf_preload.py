@@ -65,6 +65,11 @@ def _load() -> None:
     gc.freeze()
 
 
+def loading() -> bool:
+    """Whether the background load is still running (its new objects are not frozen yet)."""
+    return _thread is not None and _thread.is_alive()
+
+
 def preload() -> threading.Thread:
     """Start loading TensorFlow and Keras on a background thread (once); the thread.
 

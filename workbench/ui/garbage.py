@@ -14,7 +14,9 @@ import gc
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
-INTERVAL_MS = 500
+from workbench.core import tf_preload
+
+INTERVAL_MS = 100  # often enough that each collection has little to walk (short pauses)
 
 
 class GuiGarbageCollector(QObject):
@@ -39,9 +41,15 @@ class GuiGarbageCollector(QObject):
 
     @Slot()
     def collect(self) -> None:
-        """The oldest generation past its threshold, as the automatic collector would pick."""
+        """The oldest generation past its threshold, as the automatic collector would pick.
+
+        Not the oldest while TensorFlow loads in the background: a full collection would walk
+        its million new objects on this thread (a one-second freeze); once loaded they are
+        frozen out of every collection (tf_preload).
+        """
         counts, thresholds = gc.get_count(), gc.get_threshold()
-        for generation in (2, 1, 0):
+        oldest = 1 if tf_preload.loading() else 2
+        for generation in range(oldest, -1, -1):
             if counts[generation] > thresholds[generation]:
                 gc.collect(generation)
                 return
