@@ -192,6 +192,34 @@ def test_feature_cache_is_reused_rebuilt_on_a_new_size_and_the_saved_model_is_th
     assert not np.allclose(np.asarray(fresh(x, training=False)), full, atol=1e-4)  # the head did train
 
 
+def test_a_resumed_run_on_cached_features_keeps_its_optimizer_state(image_tree, tmp_path, vgg_weights, monkeypatch):
+    """The head trains with the full model's optimizer, so checkpoints hold its state and a resume goes on."""
+    from workbench.core import checkpoint
+
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    config = _vgg_config(image_tree, vgg_weights, **{"training.epochs": 3})
+    stop = threading.Event()
+    events = []
+
+    def emit(event):
+        events.append(event)
+        if isinstance(event, EpochEnd) and event.epoch == 0:
+            stop.set()  # stops after the first epoch: the second one ends at its first batch
+
+    first = training.run(config, emit, stop, runs_dir=tmp_path / "runs")
+    assert isinstance(first, RunFinished) and first.stopped
+    steps = next(e for e in events if isinstance(e, RunStarted)).steps_per_epoch
+    saved, state = checkpoint.load(Path(first.run_dir) / "checkpoint.keras")
+    assert state["epochs_done"] == 1
+    before = int(saved.optimizer.iterations.numpy())
+    assert before >= steps  # the head's steps were counted by the optimizer the checkpoint holds
+    resumed = training.run(config, lambda e: None, threading.Event(), resume_from=first.run_dir)
+    assert isinstance(resumed, RunFinished) and resumed.epochs_done == 3
+    model, _ = checkpoint.load(Path(first.run_dir) / "checkpoint.keras")
+    # Adam's state ran on from the checkpoint: its step count grew by the two epochs trained after it.
+    assert int(model.optimizer.iterations.numpy()) >= before + 2 * steps
+
+
 def test_training_on_cached_features_matches_training_the_frozen_model(image_tree, tmp_path, vgg_weights, monkeypatch):
     """Same data, same order, same initial head: the head's weights after one epoch agree."""
     import tensorflow as tf
