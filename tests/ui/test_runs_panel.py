@@ -262,3 +262,28 @@ def test_only_runs_are_listed_not_the_gan_sweep_or_saved_backbone_folders(tmp_pa
     records = {r.path.name: r for r in list_runs(root)}
     assert set(records) == {run.name, "leftover"}
     assert records["leftover"].problem and not records[run.name].problem
+
+
+def test_a_refresh_reads_again_only_the_runs_whose_files_changed(tmp_path, monkeypatch):
+    from workbench.ui.panels import runs as runs_module
+
+    root = tmp_path / "runs"
+    paths = [saved_run(root, f"r{i}", [0.5, 0.6]) for i in range(5)]
+    cache: dict = {}
+    read = []
+    real = runs_module.load_run
+    monkeypatch.setattr(runs_module, "load_run", lambda path: read.append(Path(path).name) or real(path))
+    assert len(runs_module.list_runs(root, cache)) == 5 and len(read) == 5
+    read.clear()
+    assert len(runs_module.list_runs(root, cache)) == 5 and read == []  # nothing changed: nothing read
+    from workbench.core.runs import RunFolder
+
+    folder = RunFolder(paths[2])
+    folder.load_existing_metrics()
+    folder.append_metrics(3, {"loss": 0.3, "accuracy": 0.9, "val_loss": 0.4, "val_accuracy": 0.8})
+    records = {r.path.name: r for r in runs_module.list_runs(root, cache)}
+    assert read == [paths[2].name] and len(records[paths[2].name].metrics) == 3
+    import shutil
+
+    shutil.rmtree(paths[0])
+    assert len(runs_module.list_runs(root, cache)) == 4 and str(paths[0]) not in cache

@@ -53,8 +53,28 @@ STATUS_COLORS = {"error": "#b91c1c", "warning": "#b45309", "busy": "#2563eb", "o
 
 # ---- reading the runs folder ---------------------------------------------------------------
 
-def list_runs(root: str | os.PathLike) -> list[RunRecord]:
-    """Every run folder under root, newest first; unreadable ones come back with a `problem`, never raise."""
+RunCache = dict[str, tuple[tuple, RunRecord]]  # folder -> (its files' signature, the record read)
+
+
+def _signature(path: Path) -> tuple:
+    """Changes whenever the run's config, metrics or summary file is written (atomically: a new inode)."""
+    found = []
+    for name in (CONFIG_FILE, "metrics.csv", "summary.json"):
+        try:
+            st = (path / name).stat()
+            found.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            found.append(None)
+    return tuple(found)
+
+
+def list_runs(root: str | os.PathLike, cache: RunCache | None = None) -> list[RunRecord]:
+    """Every run folder under root, newest first; unreadable ones come back with a `problem`, never raise.
+
+    With a `cache` (kept by the caller between calls), only folders whose files changed are
+    read again: the list refreshes on the GUI thread at each run's start and end, and reading
+    200 runs takes a quarter of a second.
+    """
     from workbench.core.gan import GAN_RUNS_DIR
     from workbench.core.sweep import SWEEP_FILE
     from workbench.core.weights import SAVED_BACKBONES_DIR
@@ -67,14 +87,28 @@ def list_runs(root: str | os.PathLike) -> list[RunRecord]:
         return []
     records = []
     for path in entries:
-        if not (path / CONFIG_FILE).is_file():
-            records.append(RunRecord(path, None, problem=f"no {CONFIG_FILE}: not a run folder, or a damaged one"))
+        signature = _signature(path)
+        known = cache.get(str(path)) if cache is not None else None
+        if known is not None and known[0] == signature:
+            records.append(known[1])
             continue
-        try:
-            records.append(load_run(path))
-        except Exception as exc:  # noqa: BLE001 - one bad folder must not hide the others
-            records.append(RunRecord(path, None, problem=f"cannot be read: {type(exc).__name__}: {exc}"))
+        record = _read_run(path)
+        if cache is not None:
+            cache[str(path)] = (signature, record)
+        records.append(record)
+    if cache is not None:
+        for gone in set(cache) - {str(p) for p in entries}:
+            del cache[gone]
     return sorted(records, key=lambda r: r.id, reverse=True)
+
+
+def _read_run(path: Path) -> RunRecord:
+    if not (path / CONFIG_FILE).is_file():
+        return RunRecord(path, None, problem=f"no {CONFIG_FILE}: not a run folder, or a damaged one")
+    try:
+        return load_run(path)
+    except Exception as exc:  # noqa: BLE001 - one bad folder must not hide the others
+        return RunRecord(path, None, problem=f"cannot be read: {type(exc).__name__}: {exc}")
 
 
 def run_time(record: RunRecord) -> float:
@@ -197,6 +231,7 @@ class RunsPanel(QWidget):
     def __init__(self, root: str | os.PathLike, parent: QWidget | None = None):
         super().__init__(parent)
         self.root = Path(root)
+        self._read_cache: RunCache = {}  # runs read before, by folder: only changed ones are read again
         self.records: dict[str, RunRecord] = {}
         self.error_box: QMessageBox | None = None
         self._training = False
@@ -302,7 +337,7 @@ class RunsPanel(QWidget):
     def refresh(self) -> None:
         """Read the runs folder again; the selection stays on the runs that are still there."""
         selected = self.selected_paths()
-        records = list_runs(self.root)
+        records = list_runs(self.root, self._read_cache)
         self.records = {str(r.path): r for r in records}
         table = self.table
         sort_column = table.horizontalHeader().sortIndicatorSection()
