@@ -349,3 +349,24 @@ def test_the_demo_dataset_scans_clean():
     size = sum(f.stat().st_size for f in DEMO.rglob("*") if f.is_file())
     assert size < 1_500_000
     assert (DEMO / "README.md").read_text().count("MIT") >= 1
+
+
+def test_a_huge_png_is_checked_without_decoding_and_a_truncated_one_is_still_found(tmp_path, monkeypatch):
+    image = np.zeros((300, 300, 3), np.uint8)
+    image[::3] = 200
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "PNG")
+    good, cut = tmp_path / "good.png", tmp_path / "cut.png"
+    good.write_bytes(buffer.getvalue())
+    cut.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    from PIL import ImageFile
+
+    assert dataset.check_image(cut) is not None
+    monkeypatch.setattr(dataset, "VERIFY_ONLY_PIXELS", 300 * 300 - 1)  # these count as huge
+
+    def no_decoding(self):
+        raise AssertionError("the pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    assert dataset.check_image(good) is None
+    assert "truncated" in dataset.check_image(cut)
