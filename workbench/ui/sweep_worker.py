@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from workbench.core.events import BatchEnd, RunFailed
 from workbench.ui.jobs import keras_lock
-from workbench.ui.worker import BATCH_INTERVAL_S
+from workbench.ui.worker import BATCH_INTERVAL_S, ThreadRunner
 
 SweepFunction = Callable[..., Any]
 
@@ -85,67 +85,22 @@ class SweepWorker(QObject):
             self.event.emit(pending)
 
 
-class SweepRunner(QObject):
-    """Starts sweeps on a QThread and re-emits their events on the GUI thread; one sweep at a time."""
+class SweepRunner(ThreadRunner):
+    """Starts sweeps on a QThread and re-emits their events on the GUI thread; one sweep at a time.
 
-    event = Signal(object)
-    finished = Signal(object)  # SweepResult, or RunFailed when the sweep crashed; after the thread ended
+    `finished` carries the SweepResult, or RunFailed when the sweep crashed.
+    """
 
     def __init__(self, parent: QObject | None = None, sweep_fn: SweepFunction | None = None):
         super().__init__(parent)
         self._sweep_fn = sweep_fn
-        self._thread: QThread | None = None
-        self._worker: SweepWorker | None = None
-        self._stop = threading.Event()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
-
-    @property
-    def stopping(self) -> bool:
-        return self.running and self._stop.is_set()
 
     def start(self, sweep, runs_dir: str | Path | None = None) -> None:
         if self.running:
             raise RuntimeError("a sweep is already in progress")
         self._stop = threading.Event()
-        self._worker = SweepWorker(sweep, self._stop, runs_dir, self._sweep_fn)
-        self._thread = QThread()
-        self._thread.setObjectName("workbench-sweep")
-        self._worker.moveToThread(self._thread)
-        self._thread.started.connect(self._worker.run)
-        self._worker.event.connect(self._on_event)
-        self._worker.done.connect(self._on_done)
-        self._thread.start()
+        self._launch(SweepWorker(sweep, self._stop, runs_dir, self._sweep_fn), "workbench-sweep")
 
     def stop(self) -> None:
         """Ask the sweep to stop: the running trial stops within one batch and no other starts."""
         self._stop.set()
-
-    def shutdown(self) -> None:
-        """Stop and wait for the thread (blocking): for closing the window during a sweep."""
-        if self._thread is None:
-            return
-        self.stop()
-        self._thread.quit()
-        self._thread.wait()
-        self._release()
-
-    @Slot(object)
-    def _on_event(self, event: Any) -> None:
-        if self.sender() is self._worker:
-            self.event.emit(event)
-
-    @Slot(object)
-    def _on_done(self, result: Any) -> None:
-        if self._thread is None or self.sender() is not self._worker:
-            return
-        self._thread.quit()
-        self._thread.wait()
-        self._release()
-        self.finished.emit(result)
-
-    def _release(self) -> None:
-        self._worker = None
-        self._thread = None

@@ -102,31 +102,80 @@ class TrainingWorker(QObject):
             self.event.emit(pending)
 
 
-class TrainingRunner(QObject):
-    """Starts runs on a QThread and re-emits their events on the GUI thread; one run at a time."""
+class ThreadRunner(QObject):
+    """Owns one worker on its own QThread at a time: re-emits its events on the GUI thread and
+    tears the thread down when it is done. TrainingRunner and the sweeps' runner build on it."""
 
     event = Signal(object)
-    finished = Signal(object)  # RunFinished | RunFailed, after the thread has ended
+    finished = Signal(object)  # the worker's result, after the thread has ended
 
-    def __init__(self, parent: QObject | None = None, run_fn: RunFunction | None = None):
+    def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._run_fn = run_fn
         self._thread: QThread | None = None
-        self._worker: TrainingWorker | None = None
+        self._worker: QObject | None = None
         self._stop = threading.Event()
-        self._pause = threading.Event()
 
     @property
     def running(self) -> bool:
         return self._thread is not None
 
     @property
-    def paused(self) -> bool:
-        return self._pause.is_set()
-
-    @property
     def stopping(self) -> bool:
         return self.running and self._stop.is_set()
+
+    def _launch(self, worker: QObject, name: str) -> None:
+        """Move `worker` (with `run`, `event` and `done`) to a new thread and start it."""
+        self._worker = worker
+        self._thread = QThread()
+        self._thread.setObjectName(name)
+        worker.moveToThread(self._thread)
+        self._thread.started.connect(worker.run)
+        worker.event.connect(self._on_event)
+        worker.done.connect(self._on_done)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def shutdown(self) -> None:
+        """Stop and wait for the thread (blocking): for quitting while work is still going."""
+        if self._thread is None:
+            return
+        self.stop()
+        self._thread.quit()
+        self._thread.wait()
+        self._release()
+
+    @Slot(object)
+    def _on_event(self, event: object) -> None:
+        if self.sender() is self._worker:
+            self.event.emit(event)
+
+    @Slot(object)
+    def _on_done(self, result: object) -> None:
+        if self._thread is None or self.sender() is not self._worker:
+            return  # shut down already
+        self._thread.quit()
+        self._thread.wait()
+        self._release()
+        self.finished.emit(result)
+
+    def _release(self) -> None:
+        self._worker = None
+        self._thread = None
+
+
+class TrainingRunner(ThreadRunner):
+    """Starts runs on a QThread and re-emits their events on the GUI thread; one run at a time."""
+
+    def __init__(self, parent: QObject | None = None, run_fn: RunFunction | None = None):
+        super().__init__(parent)
+        self._run_fn = run_fn
+        self._pause = threading.Event()
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.is_set()
 
     def start(
         self, config: RunConfig, runs_dir: str | Path | None = None, resume_from: str | Path | None = None
@@ -139,15 +188,8 @@ class TrainingRunner(QObject):
         # Later edits must not reach the run. Any config type with to_dict/from_dict (RunConfig, the
         # GAN lab's GanConfig) runs here: the run function decides what it means.
         snapshot = type(config).from_dict(config.to_dict())
-        self._worker = TrainingWorker(snapshot, self._stop, self._pause, runs_dir, self._run_fn,
-                                      resume_from=resume_from)
-        self._thread = QThread()
-        self._thread.setObjectName("workbench-training")
-        self._worker.moveToThread(self._thread)
-        self._thread.started.connect(self._worker.run)
-        self._worker.event.connect(self._on_event)
-        self._worker.done.connect(self._on_done)
-        self._thread.start()
+        self._launch(TrainingWorker(snapshot, self._stop, self._pause, runs_dir, self._run_fn,
+                                    resume_from=resume_from), "workbench-training")
 
     def stop(self) -> None:
         """Ask the run to stop; it does within one batch and then reports RunFinished(stopped=True)."""
@@ -161,29 +203,3 @@ class TrainingRunner(QObject):
     def resume(self) -> None:
         self._pause.clear()
 
-    def shutdown(self) -> None:
-        """Stop and wait for the thread (blocking): for quitting while a run is still going."""
-        if self._thread is None:
-            return
-        self.stop()
-        self._thread.quit()
-        self._thread.wait()
-        self._release()
-
-    @Slot(object)
-    def _on_event(self, event: Event) -> None:
-        if self.sender() is self._worker:
-            self.event.emit(event)
-
-    @Slot(object)
-    def _on_done(self, result: RunFinished | RunFailed) -> None:
-        if self._thread is None or self.sender() is not self._worker:
-            return  # shut down already
-        self._thread.quit()
-        self._thread.wait()
-        self._release()
-        self.finished.emit(result)
-
-    def _release(self) -> None:
-        self._worker = None
-        self._thread = None
