@@ -67,7 +67,8 @@ def wait_for_scan(qtbot, window, folder) -> None:
 def test_a_messy_folder_trains_a_fault_shows_its_details_and_the_run_resumes_from_the_file_menu(
     make_window, qtbot, messier_tree, image_folder, monkeypatch
 ):
-    window = make_window(tiny_config(image_folder, epochs=2))
+    # The fault is patched into this process, so this run trains on the worker thread itself.
+    window = make_window(tiny_config(image_folder, epochs=2), run_fn=training.run)
     window.show()
     window.set_dataset_folder(str(messier_tree))  # as if chosen in the Data panel
     wait_for_scan(qtbot, window, messier_tree)

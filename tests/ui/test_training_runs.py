@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,28 @@ def test_a_failing_run_shows_the_error_and_the_app_stays_usable(make_window, qtb
     window.backbone_panel.weights.buttons["none"].setChecked(True)
     assert window.config.backbone.weights == "none"
     assert window.train_button.isEnabled()
+
+
+def test_a_training_process_that_dies_mid_run_shows_why_and_the_app_trains_again(make_window, qtbot, image_folder):
+    """Runs train in a child process: a crash or an out-of-memory kill there must not take the window."""
+    window = make_window(tiny_config(image_folder, epochs=40))
+    window.show()
+    qtbot.mouseClick(window.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.plots.epoch_points() >= 1, timeout=RUN_TIMEOUT_MS)
+    children = multiprocessing.active_children()
+    assert len(children) == 1 and children[0].pid != os.getpid()
+    with qtbot.waitSignal(window.run_ended, timeout=60_000) as ended:
+        os.kill(children[0].pid, signal.SIGKILL)
+    result = ended.args[0]
+    assert isinstance(result, RunFailed) and "SIGKILL" in result.error, result
+
+    box = window.error_box
+    assert box is not None and box.isVisible() and "killed by SIGKILL" in box.text()
+    assert Path(result.run_dir).is_dir() and (Path(result.run_dir) / "config.json").is_file()
+    box.button(QMessageBox.StandardButton.Ok).click()
+    assert not window.runner.running and window.train_button.isEnabled()
+
+    with qtbot.waitSignal(window.run_ended, timeout=RUN_TIMEOUT_MS) as again:
+        window.config.training.epochs = 1
+        qtbot.mouseClick(window.train_button, Qt.MouseButton.LeftButton)
+    assert isinstance(again.args[0], RunFinished) and not again.args[0].stopped

@@ -8,7 +8,7 @@ import sys
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
-from workbench.core import tf_preload
+from workbench.core import child_process, tf_preload
 from workbench.core.events import RunFailed
 from workbench.resources import resource_path
 from workbench.ui.garbage import GuiGarbageCollector
@@ -102,7 +102,8 @@ def run_app(options: argparse.Namespace) -> int:
     if getattr(options, "quit_when_shown", False):
         QTimer.singleShot(0, _report_shown)  # runs once the shown window's first paint has been processed
         return app.exec()
-    QTimer.singleShot(PRELOAD_DELAY_MS, tf_preload.preload)
+    QTimer.singleShot(PRELOAD_DELAY_MS, tf_preload.preload)  # for evaluation, prediction and the readout
+    QTimer.singleShot(PRELOAD_DELAY_MS, child_process.warm_up)  # for training, in child processes
     automation = Automation(window, app, options)
     if options.train_on_start:
         QTimer.singleShot(0, automation.start_training)

@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
-from workbench.core.events import BatchEnd, RunFailed
+from workbench.core.child_process import ChildCall
+from workbench.core.events import BatchEnd
 from workbench.ui.jobs import keras_lock
-from workbench.ui.worker import BATCH_INTERVAL_S, ThreadRunner
+from workbench.ui.worker import BATCH_INTERVAL_S, ThreadRunner, crash_report
 
 SweepFunction = Callable[..., Any]
 
 
-def _core_sweep(*args, **kwargs):
-    from workbench.core import sweep  # imports Keras lazily, on the worker thread
-
-    return sweep.run_sweep(*args, **kwargs)
+_core_sweep = ChildCall("workbench.core.sweep:run_sweep")  # in a child process, as worker.py explains
 
 
 class SweepWorker(QObject):
@@ -54,10 +51,7 @@ class SweepWorker(QObject):
             with keras_lock:
                 result = self._sweep_fn(self._sweep, self._emit, self._stop, self._runs_dir)
         except BaseException as exc:  # noqa: BLE001 - a bug must not leave the GUI waiting forever
-            result = RunFailed(
-                error=f"The sweep crashed: {type(exc).__name__}: {exc}".splitlines()[0],
-                details="".join(traceback.format_exception(exc)),
-            )
+            result = crash_report("The sweep crashed", exc)
         self._flush()
         self.moveToThread(QCoreApplication.instance().thread())
         self.done.emit(result)

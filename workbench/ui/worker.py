@@ -1,7 +1,8 @@
 """The one bridge between the core and Qt: a training run on a QThread, its events as Qt signals.
 
-`TrainingWorker` lives on the thread and calls `core.training.run`; every event it
-emits crosses to the GUI thread through a queued `Signal(object)`. Batch events are
+`TrainingWorker` lives on the thread and calls `core.training.run` (which trains in a child
+process and streams its events back, core/child_process.py); every event crosses to the GUI
+thread through a queued `Signal(object)`. Batch events are
 coalesced (at most ~18 a second, the last batch of each epoch always) so the GUI
 thread stays light. `TrainingRunner` lives on the GUI thread, owns the thread and
 the worker, and tears both down when the run ends.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
+from workbench.core.child_process import ChildCall, ChildFailed
 from workbench.core.config import RunConfig
 from workbench.core.events import BatchEnd, Event, RunFailed, RunFinished
 from workbench.ui.jobs import keras_lock
@@ -26,10 +28,19 @@ RunFunction = Callable[..., RunFinished | RunFailed]
 BATCH_INTERVAL_S = 1 / 18
 
 
-def _core_run(*args, **kwargs) -> RunFinished | RunFailed:
-    from workbench.core import training  # imports Keras lazily, on the worker thread
+# Real runs train in a child process (core/child_process.py): TensorFlow's C++ calls hold the
+# GIL, and on a thread of this process they would freeze the window. The worker's thread only
+# relays the child's events. Tests pass their own `run_fn`, which runs on the thread itself.
+_core_run = ChildCall("workbench.core.training:run")
 
-    return training.run(*args, **kwargs)
+
+def crash_report(title: str, exc: BaseException) -> RunFailed:
+    """A run function that raised (here, or in its child process) as a RunFailed for the dialog."""
+    if isinstance(exc, ChildFailed):  # the message is the child's exception and its traceback
+        text = str(exc)
+        return RunFailed(error=f"{title}: {text}".splitlines()[0], details=text)
+    return RunFailed(error=f"{title}: {type(exc).__name__}: {exc}".splitlines()[0],
+                     details="".join(traceback.format_exception(exc)))
 
 
 class TrainingWorker(QObject):
@@ -69,10 +80,7 @@ class TrainingWorker(QObject):
                     **extra,
                 )
         except BaseException as exc:  # noqa: BLE001 - a bug must not leave the GUI waiting forever
-            result = RunFailed(
-                error=f"Training crashed: {type(exc).__name__}: {exc}".splitlines()[0],
-                details="".join(traceback.format_exception(exc)),
-            )
+            result = crash_report("Training crashed", exc)
         self._flush()
         # Hand this object back to the GUI thread, so the runner can drop it there safely.
         self.moveToThread(QCoreApplication.instance().thread())

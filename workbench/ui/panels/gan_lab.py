@@ -1,11 +1,11 @@
 """GAN lab: train a DCGAN with dropout in the discriminator, watch it learn, score it with FID.
 
 The second mode of Workbench, built from the same pieces as the classifier: a plain config
-(core.gan_config.GanConfig) edited by a form and checked on every edit, a run on a QThread
-through the shared TrainingRunner (ui/worker.py) with `core.gan.run` as its run function,
+(core.gan_config.GanConfig) edited by a form and checked on every edit, a run through the
+shared TrainingRunner (ui/worker.py) with `core.gan.run` in a child process as its run function,
 events drawn by plots that redraw on a timer, a run folder per run. FID runs as a background
 model job under the Keras lock; the dropout-rate sweep runs through the shared SweepRunner.
-Nothing here imports TensorFlow: the core does, on the worker threads.
+Nothing here imports TensorFlow: the core does, in the child processes and the model jobs.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.child_process import ChildCall
 from workbench.core.config import ConfigError, Problem, get_field, set_field
 from workbench.core.events import (
     GanEvaluated,
@@ -83,16 +84,10 @@ COLORS = {"d_loss": "#2563eb", "g_loss": "#ea580c", "d_real": "#16a34a", "d_fake
 SWEEP_COLUMNS = ("Rate", "Status", "FID", "Inception Score", "Steps", "Run folder")
 
 
-def _core_gan_run(*args, **kwargs):
-    from workbench.core import gan  # imports Keras lazily, on the worker thread
-
-    return gan.run(*args, **kwargs)
+_core_gan_run = ChildCall("workbench.core.gan:run")  # in a child process, as ui/worker.py explains
 
 
-def _core_gan_sweep(*args, **kwargs):
-    from workbench.core import gan_sweep
-
-    return gan_sweep.run_gan_sweep(*args, **kwargs)
+_core_gan_sweep = ChildCall("workbench.core.gan_sweep:run_gan_sweep")
 
 
 def compute_run_fid(run_dir: str, evaluation, cancel: threading.Event):

@@ -1,0 +1,14 @@
+"""Imported once by the fork server of core/child_process.py, never by the app itself.
+
+TensorFlow, Keras and the core's training code load here, so each run's child process
+forks with them in place. `gc.freeze()` keeps the children's collections off those
+objects, which also keeps the pages shared with the server instead of copied.
+"""
+
+import gc
+
+import keras  # noqa: F401  (imports tensorflow, its backend)
+
+from workbench.core import dataset, gan, model, sweep, training  # noqa: F401
+
+gc.freeze()
