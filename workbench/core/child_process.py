@@ -50,12 +50,26 @@ def context():
         return _context
 
 
-def warm_up() -> None:
-    """Start the fork server now, so it imports TensorFlow before the first run needs it."""
-    if context().get_start_method() == "forkserver":
-        from multiprocessing import forkserver
+def warm_up(after: threading.Thread | None = None) -> None:
+    """Start the fork server, so it imports TensorFlow before the first run needs it.
 
+    With `after` (the app's own TensorFlow load), wait for that thread first, on a thread of
+    our own: two imports at once on a small machine make the window stall longer than one
+    after the other.
+    """
+    if context().get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    if after is None:
         forkserver.ensure_running()
+        return
+
+    def start_when_loaded() -> None:
+        after.join()
+        forkserver.ensure_running()
+
+    threading.Thread(target=start_when_loaded, name="fork-server-start", daemon=True).start()
 
 
 class ChildCall:

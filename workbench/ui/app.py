@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from PySide6.QtCore import QObject, QTimer, Slot
@@ -85,7 +86,16 @@ def _report_shown() -> None:
     QApplication.instance().exit(0)
 
 
+def load_tensorflow() -> None:
+    """In the background: TensorFlow for this process (evaluation, prediction, the readout),
+    then the fork server that training processes start from (core/child_process.py)."""
+    child_process.warm_up(after=tf_preload.preload())
+
+
 def run_app(options: argparse.Namespace) -> int:
+    # TensorFlow takes (nearly) all of a GPU's memory when it first uses it; this process and each
+    # training process share the GPUs, so each takes only what it needs.
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     setup_application(app)
     collector = GuiGarbageCollector(app)  # Python's collection on the GUI thread only
@@ -102,8 +112,7 @@ def run_app(options: argparse.Namespace) -> int:
     if getattr(options, "quit_when_shown", False):
         QTimer.singleShot(0, _report_shown)  # runs once the shown window's first paint has been processed
         return app.exec()
-    QTimer.singleShot(PRELOAD_DELAY_MS, tf_preload.preload)  # for evaluation, prediction and the readout
-    QTimer.singleShot(PRELOAD_DELAY_MS, child_process.warm_up)  # for training, in child processes
+    QTimer.singleShot(PRELOAD_DELAY_MS, load_tensorflow)
     automation = Automation(window, app, options)
     if options.train_on_start:
         QTimer.singleShot(0, automation.start_training)
