@@ -8,26 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
+from core_helpers import tiny_config
 
 from workbench.core.child_process import ChildCall, ChildFailed, call_in_child, warm_up
-from workbench.core.config import RunConfig
 from workbench.core.events import BatchEnd, EpochEnd, RunFailed, RunFinished, RunStarted
 from workbench.core.runs import read_metrics
 
 train_in_child = ChildCall("workbench.core.training:run")
-
-
-def tiny_config(folder, epochs=2) -> RunConfig:
-    config = RunConfig(name="child")
-    config.data.folder = str(folder)
-    config.data.image_size = 32
-    config.data.validation_split = 0.25
-    config.backbone.name = "MobileNetV2"
-    config.backbone.width = 0.35
-    config.backbone.weights = "none"
-    config.training.epochs = epochs
-    config.training.batch_size = 8
-    return config
 
 
 class Seen:
@@ -47,15 +34,17 @@ class Seen:
         return [e for e in self.events if isinstance(e, kind)]
 
 
-def test_a_run_in_a_child_streams_its_events_in_order_and_returns_its_result(image_tree, tmp_path):
+def test_a_run_in_a_child_streams_its_events_in_order_and_returns_its_result(image_tree, tmp_path, monkeypatch):
+    warm_up()  # the fork server starts with the environment of now ...
+    monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(tmp_path / "from-env"))  # ... and the child sees this one
     seen = Seen()
-    result = train_in_child(tiny_config(image_tree), seen, threading.Event(), runs_dir=tmp_path)
+    result = train_in_child(tiny_config(image_tree), seen, threading.Event())
     assert isinstance(result, RunFinished) and not result.stopped, result
     assert seen.events.index(seen.of(RunStarted)[0]) < seen.events.index(seen.of(BatchEnd)[0])
     assert [e.epoch for e in seen.of(EpochEnd)] == [0, 1]
     assert seen.threads == {threading.get_ident()}  # delivered on the caller's thread
     assert seen.of(RunStarted)[0].run_dir == result.run_dir
-    assert Path(result.run_dir).parent == tmp_path
+    assert Path(result.run_dir).parent == tmp_path / "from-env"
     assert len(read_metrics(result.run_dir)) == 2
     assert multiprocessing.active_children() == []  # the child is gone
 
@@ -77,14 +66,6 @@ def test_stop_and_pause_reach_the_child(image_tree, tmp_path):
     assert len(batches) <= 3, "batches went on while paused"
     assert time.monotonic() - paused_at["time"] >= 0.9
     assert result.epochs_done < 50
-
-
-def test_the_child_sees_the_environment_of_the_moment_it_starts(image_tree, tmp_path, monkeypatch):
-    warm_up()  # the fork server starts with the environment of now
-    target = tmp_path / "from-env"
-    monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(target))  # set after the fork server started
-    result = train_in_child(tiny_config(image_tree, epochs=1), Seen(), threading.Event())
-    assert Path(result.run_dir).parent == target
 
 
 def test_a_child_killed_mid_run_gives_a_clear_failure_and_keeps_what_it_saved(image_tree, tmp_path):

@@ -5,25 +5,11 @@ import threading
 
 import keras
 import pytest
+from core_helpers import tiny_config
 
 from workbench.core import devices, perf, training
 from workbench.core.config import RunConfig, validate
 from workbench.core.events import Message, RunFailed
-
-
-def tiny_config(folder, **changes) -> RunConfig:
-    config = RunConfig(name="tiny")
-    config.data.folder = str(folder)
-    config.data.image_size = 32
-    config.data.validation_split = 0.25
-    config.backbone.name = "MobileNetV2"
-    config.backbone.width = 0.35
-    config.backbone.weights = "none"
-    config.freeze.policy = "none"
-    config.training.epochs = 1
-    config.training.batch_size = 8
-    return config.replace(**changes)
-
 
 # ---- config ------------------------------------------------------------------------------
 
@@ -52,7 +38,7 @@ def test_precision_policy_is_set_inside_and_restored_after_even_on_error():
 def test_under_mixed_precision_the_model_computes_in_16_bit_but_outputs_float32():
     from workbench.core import model as model_lib
 
-    config = tiny_config("unused")
+    config = tiny_config("unused", epochs=1)
     with perf.precision_policy("bfloat16"):
         built = model_lib.build_model(config, 3)
     dense = [layer for layer in built.layers if layer.name != "predictions" and layer.weights]
@@ -73,7 +59,7 @@ def test_a_run_uses_the_policy_and_jit_setting_and_restores_the_policy(image_tre
         raise RuntimeError("enough: compiled")
 
     monkeypatch.setattr(keras.Model, "compile", spy)
-    config = tiny_config(image_tree, **{"training.mixed_precision": "bfloat16", "training.jit_compile": "off"})
+    config = tiny_config(image_tree, epochs=1, **{"training.mixed_precision": "bfloat16", "training.jit_compile": "off"})
     events = []
     result = training.run(config, events.append, threading.Event(), runs_dir=tmp_path)
     assert isinstance(result, RunFailed) and "enough: compiled" in result.error, result
@@ -215,7 +201,7 @@ def test_a_run_trains_inside_a_mirrored_strategy(image_tree, tmp_path, monkeypat
         return real_compile(self, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "compile", spy)
-    result = training.run(tiny_config(image_tree), lambda e: None, threading.Event(), runs_dir=tmp_path)
+    result = training.run(tiny_config(image_tree, epochs=1), lambda e: None, threading.Event(), runs_dir=tmp_path)
     assert not isinstance(result, RunFailed), result.details
     assert seen["strategy"] == "MirroredStrategy"
     assert not tf.distribute.has_strategy()  # the scope ends with the run

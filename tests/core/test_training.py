@@ -7,25 +7,12 @@ import time
 import keras
 import numpy as np
 import pytest
+from core_helpers import tiny_config
 
 from workbench.core import training
 from workbench.core.config import RunConfig
 from workbench.core.events import BatchEnd, EpochEnd, Message, RunFailed, RunFinished, RunStarted
 from workbench.core.runs import load_run
-
-
-def tiny_config(folder, **changes) -> RunConfig:
-    config = RunConfig(name="tiny")
-    config.data.folder = str(folder)
-    config.data.image_size = 32
-    config.data.validation_split = 0.25
-    config.backbone.name = "MobileNetV2"
-    config.backbone.width = 0.35
-    config.backbone.weights = "none"
-    config.freeze.policy = "none"
-    config.training.epochs = 2
-    config.training.batch_size = 8
-    return config.replace(**changes)
 
 
 class Recorder:

@@ -1,16 +1,15 @@
 """A dropout sweep on a QThread, its events as Qt signals: the sweep's twin of worker.py.
 
-`SweepWorker` lives on the thread and calls `core.sweep.run_sweep`; every event crosses
-to the GUI thread through a queued `Signal(object)`. Batch events of the trials are
-coalesced as the training worker does (about 18 a second, each epoch's last batch
-always). `SweepRunner` lives on the GUI thread, owns the thread and the worker, and
+`SweepWorker` lives on the thread and calls `core.sweep.run_sweep` (in a child process,
+as worker.py explains); every event crosses to the GUI thread through a queued
+`Signal(object)`. Batch events of the trials go through the same BatchThrottle as a run's
+(about 18 a second, each epoch's last batch always). `SweepRunner` lives on the GUI thread, owns the thread and the worker, and
 tears both down (stop, quit, wait) when the sweep ends or the window closes.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 from workbench.core.child_process import ChildCall
 from workbench.core.events import BatchEnd
 from workbench.ui.jobs import keras_lock
-from workbench.ui.worker import BATCH_INTERVAL_S, ThreadRunner, crash_report
+from workbench.ui.worker import BATCH_INTERVAL_S, BatchThrottle, ThreadRunner, crash_report
 
 SweepFunction = Callable[..., Any]
 
@@ -41,9 +40,7 @@ class SweepWorker(QObject):
         self._stop = stop_event
         self._runs_dir = runs_dir
         self._sweep_fn = sweep_fn or _core_sweep
-        self._interval = batch_interval
-        self._last_sent = 0.0
-        self._pending = None
+        self._throttle = BatchThrottle(self.event.emit, batch_interval)
 
     @Slot()
     def run(self) -> None:
@@ -52,31 +49,14 @@ class SweepWorker(QObject):
                 result = self._sweep_fn(self._sweep, self._emit, self._stop, self._runs_dir)
         except BaseException as exc:  # noqa: BLE001 - a bug must not leave the GUI waiting forever
             result = crash_report("The sweep crashed", exc)
-        self._flush()
+        self._throttle.flush()
         self.moveToThread(QCoreApplication.instance().thread())
         self.done.emit(result)
 
     def _emit(self, event: Any) -> None:
         """Called by the core on this thread for every event."""
         inner = getattr(event, "event", None)
-        if isinstance(inner, BatchEnd):
-            now = time.monotonic()
-            last_of_epoch = inner.steps > 0 and inner.batch + 1 >= inner.steps
-            if last_of_epoch or now - self._last_sent >= self._interval:
-                self._pending = None
-                self._last_sent = now
-                self.event.emit(event)
-            else:
-                self._pending = event
-            return
-        self._flush()  # anything else (an epoch, a trial's end) comes after the batches before it
-        self.event.emit(event)
-
-    def _flush(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            self._last_sent = time.monotonic()
-            self.event.emit(pending)
+        self._throttle(event, inner if isinstance(inner, BatchEnd) else None)
 
 
 class SweepRunner(ThreadRunner):

@@ -43,6 +43,36 @@ def crash_report(title: str, exc: BaseException) -> RunFailed:
                      details="".join(traceback.format_exception(exc)))
 
 
+class BatchThrottle:
+    """Passes on at most one batch event per `interval` (and each epoch's last batch); the
+    latest one held back goes out before any other event, so the order is kept."""
+
+    def __init__(self, send: Callable[[object], None], interval: float = BATCH_INTERVAL_S):
+        self._send, self._interval = send, interval
+        self._last_sent = 0.0
+        self._pending: object | None = None
+
+    def __call__(self, event: object, batch: BatchEnd | None) -> None:
+        """`batch` is the BatchEnd that `event` is or carries (a sweep's trial event), else None."""
+        if batch is None:
+            self.flush()
+            self._send(event)
+            return
+        now = time.monotonic()
+        if (batch.steps > 0 and batch.batch + 1 >= batch.steps) or now - self._last_sent >= self._interval:
+            self._pending = None
+            self._last_sent = now
+            self._send(event)
+        else:
+            self._pending = event
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._last_sent = time.monotonic()
+            self._send(pending)
+
+
 class TrainingWorker(QObject):
     """Runs one training run on its thread; `event` carries core events, `done` the final result."""
 
@@ -65,9 +95,7 @@ class TrainingWorker(QObject):
         self._runs_dir = runs_dir
         self._resume_from = resume_from
         self._run_fn = run_fn or _core_run
-        self._interval = batch_interval
-        self._last_sent = 0.0
-        self._pending: BatchEnd | None = None
+        self._throttle = BatchThrottle(self.event.emit, batch_interval)
 
     @Slot()
     def run(self) -> None:
@@ -81,33 +109,16 @@ class TrainingWorker(QObject):
                 )
         except BaseException as exc:  # noqa: BLE001 - a bug must not leave the GUI waiting forever
             result = crash_report("Training crashed", exc)
-        self._flush()
+        self._throttle.flush()
         # Hand this object back to the GUI thread, so the runner can drop it there safely.
         self.moveToThread(QCoreApplication.instance().thread())
         self.done.emit(result)
 
     def _emit(self, event: Event) -> None:
         """Called by the core on this thread for every event."""
-        if isinstance(event, BatchEnd):
-            now = time.monotonic()
-            last_of_epoch = event.steps > 0 and event.batch + 1 >= event.steps
-            if last_of_epoch or now - self._last_sent >= self._interval:
-                self._pending = None
-                self._last_sent = now
-                self.event.emit(event)
-            else:
-                self._pending = event
-            return
         if isinstance(event, (RunFinished, RunFailed)):
             return  # the final result travels through `done`, once
-        self._flush()
-        self.event.emit(event)
-
-    def _flush(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            self._last_sent = time.monotonic()
-            self.event.emit(pending)
+        self._throttle(event, event if isinstance(event, BatchEnd) else None)
 
 
 class ThreadRunner(QObject):
