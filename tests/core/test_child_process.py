@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from core_helpers import tiny_config
 
-from workbench.core.child_process import ChildCall, ChildFailed, call_in_child, warm_up
+from workbench.core.child_process import NICENESS, ChildCall, ChildFailed, call_in_child, warm_up
 from workbench.core.events import BatchEnd, EpochEnd, RunFailed, RunFinished, RunStarted
 from workbench.core.runs import read_metrics
 
@@ -69,17 +69,19 @@ def test_stop_and_pause_reach_the_child(image_tree, tmp_path):
 
 
 def test_a_child_killed_mid_run_gives_a_clear_failure_and_keeps_what_it_saved(image_tree, tmp_path):
-    killed = []
+    killed, niceness = [], []
 
     def kill_child(event):
         if event.epoch == 1 and not killed:
             for child in multiprocessing.active_children():
+                niceness.append(os.getpriority(os.PRIO_PROCESS, child.pid))
                 os.kill(child.pid, signal.SIGKILL)
                 killed.append(child.pid)
 
     seen = Seen(kill_child)
     result = train_in_child(tiny_config(image_tree, epochs=50), seen, threading.Event(), runs_dir=tmp_path)
     assert killed
+    assert niceness == [max(NICENESS, os.getpriority(os.PRIO_PROCESS, 0))]  # it yields the CPU to the window
     assert isinstance(result, RunFailed)
     assert "killed by SIGKILL" in result.error and "memory" in result.error
     assert result.kind == "out_of_memory"

@@ -7,8 +7,16 @@ objects, which also keeps the pages shared with the server instead of copied.
 
 import gc
 
-import keras  # noqa: F401  (imports tensorflow, its backend)
+from workbench.core.child_process import lower_priority
 
-from workbench.core import dataset, gan, model, sweep, training  # noqa: F401
 
-gc.freeze()
+def _load() -> None:
+    lower_priority()  # this import of TensorFlow, too, yields the CPU to the window
+    import keras  # noqa: F401  (imports tensorflow, its backend)
+
+    from workbench.core import dataset, gan, model, sweep, training  # noqa: F401
+
+    gc.freeze()
+
+
+_load()

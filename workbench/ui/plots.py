@@ -74,6 +74,15 @@ class MetricPlot(pg.PlotWidget):
 ENVELOPE_MIN = 512  # points of a reduced batch curve, whatever the widget's width
 
 
+def drawn_points(curves: dict) -> dict:
+    """How many points each curve draws now (for tests and automation)."""
+    counts = {}
+    for key, curve in curves.items():
+        x, _ = curve.getData()
+        counts[key] = 0 if x is None else len(x)
+    return counts
+
+
 def peak_envelope(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
     """At most about `max_points` points that draw like all of them: each run of neighbours
     becomes its lowest and highest value, so no spike disappears. x must be sorted."""

@@ -48,6 +48,7 @@ from workbench.core.sweep import (
 )
 from workbench.ui.fields import mark_problem
 from workbench.ui.panels.regularization import DROPOUT_HELP, DROPOUT_KINDS
+from workbench.ui.plots import drawn_points
 from workbench.ui.sweep_worker import SweepFunction, SweepRunner
 
 REDRAW_MS = 50
@@ -391,11 +392,7 @@ class DropoutLabPanel(QWidget):
 
     def curve_points(self) -> dict[int, int]:
         """Points drawn per trial (for tests and automation)."""
-        points = {}
-        for index, curve in self.curves.items():
-            x, _ = curve.getData()
-            points[index] = 0 if x is None else len(x)
-        return points
+        return drawn_points(self.curves)
 
     @Slot()
     def _redraw(self, force: bool = False) -> None:

@@ -76,6 +76,7 @@ from workbench.ui.fields import (
     mark_problem,
 )
 from workbench.ui.jobs import BackgroundJobs
+from workbench.ui.plots import drawn_points
 from workbench.ui.sweep_worker import SweepRunner
 from workbench.ui.worker import RunFunction, TrainingRunner
 
@@ -636,11 +637,7 @@ class GanLabPanel(QWidget):
     # ---- plots -----------------------------------------------------------------------------
     def points(self) -> dict[str, int]:
         """Points drawn per curve (for tests and automation)."""
-        counts = {}
-        for key, curve in self.curves.items():
-            x, _ = curve.getData()
-            counts[key] = 0 if x is None else len(x)
-        return counts
+        return drawn_points(self.curves)
 
     @Slot()
     def _redraw(self, force: bool = False) -> None:
