@@ -7,12 +7,17 @@ of file a real folder throws at the scan.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fixture_images import class_image, jpeg_bytes, write_image_tree
 from PIL import Image
+
+# Training processes yield the CPU to the window (core/child_process.py, nice 5). The suite runs
+# one pytest process per core, and a niced run would wait behind the other one's work.
+os.environ.setdefault("WORKBENCH_TRAINING_NICE", "0")
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from core_helpers import tiny_config
 
-from workbench.core.child_process import NICENESS, ChildCall, ChildFailed, call_in_child, warm_up
+from workbench.core.child_process import (
+    NICE_ENV,
+    NICENESS,
+    ChildCall,
+    ChildFailed,
+    call_in_child,
+    warm_up,
+)
 from workbench.core.events import BatchEnd, EpochEnd, RunFailed, RunFinished, RunStarted
 from workbench.core.runs import read_metrics
 
@@ -68,7 +75,8 @@ def test_stop_and_pause_reach_the_child(image_tree, tmp_path):
     assert result.epochs_done < 50
 
 
-def test_a_child_killed_mid_run_gives_a_clear_failure_and_keeps_what_it_saved(image_tree, tmp_path):
+def test_a_child_killed_mid_run_gives_a_clear_failure_and_keeps_what_it_saved(image_tree, tmp_path, monkeypatch):
+    monkeypatch.delenv(NICE_ENV, raising=False)  # the app's default (conftest sets 0 for the suite)
     killed, niceness = [], []
 
     def kill_child(event):

@@ -30,7 +30,9 @@ PRELOAD = ["workbench.core.child_preload"]
 POLL_S = 0.05  # how often stop and pause requests reach the child, at most
 # Training takes every core it can get; one step lower in the scheduler's eyes than the app, the
 # window gets the CPU at once when it needs a few milliseconds, and training loses only those.
+# $WORKBENCH_TRAINING_NICE changes it (0: the same priority as the app).
 NICENESS = 5
+NICE_ENV = "WORKBENCH_TRAINING_NICE"
 
 _context_lock = threading.Lock()
 _context = None
@@ -176,10 +178,14 @@ def _died(exitcode: int | None, run_dir: str):
 
 
 def lower_priority() -> None:
-    """Make this process yield the CPU to the app's window (NICENESS; never raises it back)."""
+    """Make this process yield the CPU to the app's window (never raises its priority back)."""
+    try:
+        wanted = int(os.environ.get(NICE_ENV, NICENESS))
+    except ValueError:
+        wanted = NICENESS
     if hasattr(os, "getpriority"):
         try:
-            os.setpriority(os.PRIO_PROCESS, 0, max(NICENESS, os.getpriority(os.PRIO_PROCESS, 0)))
+            os.setpriority(os.PRIO_PROCESS, 0, max(wanted, os.getpriority(os.PRIO_PROCESS, 0)))
         except OSError:
             pass
 
@@ -187,9 +193,9 @@ def lower_priority() -> None:
 def _child_main(target: str, subject: Any, sender, args: tuple, kwargs: dict, environ: dict) -> None:
     """The child's whole life: take the app's environment, run the job, send the outcome."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the app's to handle
-    lower_priority()
     os.environ.clear()
     os.environ.update(environ)
+    lower_priority()
     stop = next((v for v in (*args, *kwargs.values()) if hasattr(v, "is_set") and hasattr(v, "set")), None)
     orphaned = False
 
