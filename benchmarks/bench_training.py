@@ -62,13 +62,14 @@ def steady_epochs(ends: list[float]) -> list[float]:
 def plain_fit_epochs(config: RunConfig) -> list[float]:
     import keras
 
-    from workbench.core import backbones, dataset, model
+    from workbench.core import backbones, dataset, model, weights
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.training.seed)
     data = dataset.prepare_data(config.data, config.training.batch_size, config.training.seed)
     m = model.build_model(config, len(data.class_names))
-    model.apply_freeze(m, config.freeze, backbones.get_backbone(config.backbone.name), pretrained=False)
+    model.apply_freeze(m, config.freeze, backbones.get_backbone(config.backbone.name),
+                       pretrained=weights.is_pretrained(config.backbone))
     m.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate),
               loss="categorical_crossentropy", metrics=["accuracy"])
     times: list[float] = []
@@ -99,11 +100,23 @@ def workbench_epochs(config: RunConfig, runs_dir: Path, in_child: bool = False) 
     return steady_epochs(times)
 
 
-def measure(per_class: int, rounds: int, epochs: int) -> tuple[list[float], list[float], list[float]]:
-    """Seconds of each timed epoch (plain, Workbench here, Workbench in a child), alternating."""
+def measure(per_class: int, rounds: int, epochs: int, pretrained: bool = False
+            ) -> tuple[list[float], list[float], list[float]]:
+    """Seconds of each timed epoch (plain, Workbench here, Workbench in a child), alternating.
+
+    `pretrained`: the backbone's weights come from a file, so its BatchNorm layers stay in
+    inference mode while every other layer fine-tunes (no recalibration to do).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         folder = make_images(Path(tmp) / "data", classes=4, per_class=per_class, size=96)
         config = bench_config(folder, epochs)
+        if pretrained:
+            from workbench.core import backbones
+            from workbench.core.weights import save_backbone_weights
+
+            config.backbone.weights = "file"
+            config.backbone.weights_file = str(save_backbone_weights(
+                backbones.build_backbone("MobileNetV2", 96, 0.35), Path(tmp) / "backbone.weights.h5"))
         plain, ours, child = [], [], []
         for _ in range(rounds):
             # Time from one epoch's end to the next: everything either side does per epoch
