@@ -109,12 +109,12 @@ def save_times(config: RunConfig, runs_dir: Path, repeats: int = 6) -> tuple[flo
 
     from workbench.core import backbones, checkpoint
     from workbench.core import model as model_lib
-    from workbench.core.training import _optimizer
+    from workbench.core.training import make_optimizer
 
     keras.backend.clear_session()
     m = model_lib.build_model(config, 3)
     model_lib.apply_freeze(m, config.freeze, backbones.get_backbone("MobileNetV2"), pretrained=False)
-    m.compile(optimizer=_optimizer(config), loss="categorical_crossentropy", metrics=["accuracy"])
+    m.compile(optimizer=make_optimizer(config), loss="categorical_crossentropy", metrics=["accuracy"])
     m.fit(np.zeros((4, SIZE, SIZE, 3), "float32"), np.eye(3)[[0, 1, 2, 0]], epochs=1, verbose=0)
     path = runs_dir / "bench.keras"
     plain, cached = [], []

@@ -225,7 +225,7 @@ def test_training_on_cached_features_matches_training_the_frozen_model(image_tre
     import tensorflow as tf
 
     from workbench.core import dataset, features
-    from workbench.core.training import _optimizer
+    from workbench.core.training import make_optimizer
 
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
     config = _vgg_config(image_tree, vgg_weights, **{"dropout.rate": 0.0, "training.batch_size": 27})
@@ -239,11 +239,11 @@ def test_training_on_cached_features_matches_training_the_frozen_model(image_tre
         loss = keras.losses.CategoricalCrossentropy()
         if on_features:
             head = features.head_model(model)
-            head.compile(optimizer=_optimizer(config), loss=loss)
+            head.compile(optimizer=make_optimizer(config), loss=loss)
             head.fit(x, y, batch_size=27, epochs=1, shuffle=False, verbose=0)
         else:
             images = np.concatenate([np.asarray(i) for i, _ in data.train.unbatch().batch(1000).take(1)])
-            model.compile(optimizer=_optimizer(config), loss=loss)
+            model.compile(optimizer=make_optimizer(config), loss=loss)
             # the same images in the cached order: recompute features and match them to the cache
             ext = features.feature_extractor(model)
             f = np.asarray(ext(images, training=False))

@@ -182,7 +182,7 @@ class RunConfig:
                     f"this one reads schema {SCHEMA_VERSION} and older",
                 )
             )
-        config = _build(cls, data, "", problems)
+        config = build_dataclass(cls, data, "", problems)
         if problems:
             raise ConfigError(problems)
         return config
@@ -244,7 +244,7 @@ def set_field(config: Any, path: str, value: Any) -> None:
 
 # ---- typed construction ----------------------------------------------------
 
-def _build(cls: type, data: dict, prefix: str, problems: list[Problem]) -> Any:
+def build_dataclass(cls: type, data: dict, prefix: str, problems: list[Problem]) -> Any:
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     for key in data:
@@ -281,7 +281,7 @@ def _coerce(tp: Any, value: Any, where: str, problems: list[Problem]) -> Any:
         if not isinstance(value, dict):
             problems.append(Problem(where, "must be a group of settings ({...})"))
             return _BAD
-        return _build(tp, value, where + ".", problems)
+        return build_dataclass(tp, value, where + ".", problems)
     origin = typing.get_origin(tp)
     if origin is list:
         (item_tp,) = typing.get_args(tp)

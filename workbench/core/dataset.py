@@ -182,19 +182,19 @@ def scan_folder(
             continue
         if entry.is_dir():
             folders.append(entry.name)
-        elif _is_image_name(entry.name):
+        elif is_image_name(entry.name):
             stray_images += 1
 
     candidates: list[tuple[str, str]] = []  # (class, path)
     ignored = 0
     for name in folders:
-        for file in _walk_files(root / name):
-            if _is_image_name(file):
+        for file in walk_files(root / name):
+            if is_image_name(file):
                 candidates.append((name, file))
             else:
                 ignored += 1
 
-    reasons = _check_all([p for _, p in candidates], progress)
+    reasons = check_all([p for _, p in candidates], progress)
 
     usable: dict[str, list[str]] = {name: [] for name in folders}
     for (name, file), reason in zip(candidates, reasons, strict=True):
@@ -221,11 +221,11 @@ def scan_folder(
     return ScanReport(str(root), class_names, items, counts, tuple(problems), tuple(blocking), ignored)
 
 
-def _is_image_name(name: str) -> bool:
+def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def _walk_files(folder: Path) -> list[str]:
+def walk_files(folder: Path) -> list[str]:
     """Every non-hidden file below folder (recursive), sorted so scans repeat exactly."""
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -234,7 +234,7 @@ def _walk_files(folder: Path) -> list[str]:
     return sorted(found)
 
 
-def _check_all(paths: list[str], progress: Callable[[int, int], None] | None) -> list[str | None]:
+def check_all(paths: list[str], progress: Callable[[int, int], None] | None) -> list[str | None]:
     """check_image over a thread pool (Pillow decodes without the GIL); results in input order."""
     if not paths:
         return []

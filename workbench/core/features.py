@@ -167,14 +167,14 @@ def fit_head(model: Any, config: RunConfig, data: Any, emit: Any, saver: Any, *,
     import keras
     import tensorflow as tf
 
-    from workbench.core.training import _optimizer
+    from workbench.core.training import make_optimizer
 
     t = config.training
     (x_train, y_train), (x_val, y_val) = load_or_compute(model, config, data, emit)
     head = head_model(model)
     # The full model's optimizer: the head's variables are the full model's trainable ones, so its
     # state (restored from a checkpoint on resume) carries on, and checkpoints of the full model hold it.
-    head.compile(optimizer=model.optimizer or _optimizer(config),
+    head.compile(optimizer=model.optimizer or make_optimizer(config),
                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing),
                  metrics=["accuracy"])
     train = (tf.data.Dataset.from_tensor_slices((x_train, y_train))

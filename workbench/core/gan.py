@@ -89,14 +89,14 @@ def find_images(folder: str, class_name: str = "") -> GanImages:
     Every candidate is opened (content decides, as in the classifier's scan); unusable ones
     are left out with a reason.
     """
-    from workbench.core.dataset import _check_all, _is_image_name, _walk_files
+    from workbench.core.dataset import check_all, is_image_name, walk_files
 
     field = "data.class_name" if class_name.strip() else "data.folder"
     root = Path(folder) / class_name if class_name.strip() else Path(folder)
     if not root.is_dir():
         return GanImages((), (Problem(field, f"folder not found: {root}"),), ())
-    candidates = [p for p in _walk_files(root) if _is_image_name(os.path.basename(p))]
-    reasons = _check_all(candidates, None)
+    candidates = [p for p in walk_files(root) if is_image_name(os.path.basename(p))]
+    reasons = check_all(candidates, None)
     usable = tuple(p for p, r in zip(candidates, reasons, strict=True) if r is None)
     bad = [(p, r) for p, r in zip(candidates, reasons, strict=True) if r is not None]
     warnings = []

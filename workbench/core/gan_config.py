@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.core.config import ConfigError, Problem, _build, get_field, set_field
+from workbench.core.config import ConfigError, Problem, build_dataclass, get_field, set_field
 
 GAN_SCHEMA_VERSION = 1
 GAN_KIND = "gan"  # config.json of a GAN run says so, to tell it from a classifier's
@@ -124,7 +124,7 @@ class GanConfig:
         elif "kind" not in data and ("backbone" in data or "head" in data):
             raise ConfigError([Problem("", "this is a classifier's config (it has a backbone and a head), not a "
                                            "GAN config: train it with 'workbench train'")])
-        config = _build(cls, data, "", problems)
+        config = build_dataclass(cls, data, "", problems)
         if problems:
             raise ConfigError(problems)
         return config

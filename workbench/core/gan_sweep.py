@@ -157,7 +157,7 @@ def run_gan_sweep(
 ) -> GanSweepResult:
     """Train one GAN per rate, one after another; a failed trial becomes a row without FID. Never raises for one."""
     from workbench.core.gan import gan_runs_root
-    from workbench.core.sweep import _create_sweep_dir
+    from workbench.core.sweep import create_sweep_dir
 
     stop_event = stop_event or threading.Event()
     if train is None:
@@ -168,7 +168,7 @@ def run_gan_sweep(
         emit(Message("error", "The sweep cannot start:\n" + "\n".join(str(p) for p in problems)))
         return GanSweepResult(problems=tuple(problems))
     root = Path(runs_dir) if runs_dir is not None else gan_runs_root()
-    sweep_id, sweep_dir = _create_sweep_dir(root)
+    sweep_id, sweep_dir = create_sweep_dir(root)
     rates = sweep.rate_list()
     result = GanSweepResult(sweep_id, str(sweep_dir), [], len(rates))
     _save(sweep, result, sweep_dir, "running")

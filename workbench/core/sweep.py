@@ -325,7 +325,7 @@ def run_sweep(
         return SweepResult(folds=sweep.folds, problems=tuple(problems))
 
     root = RunStore(runs_dir).root
-    sweep_id, sweep_dir = _create_sweep_dir(root)
+    sweep_id, sweep_dir = create_sweep_dir(root)
     plan = sweep.trials()
     result = SweepResult(sweep_id, str(sweep_dir), [], len(plan), sweep.folds)
     _save(sweep, result, sweep_dir, "running")
@@ -361,7 +361,7 @@ def run_sweep(
     return result
 
 
-def _create_sweep_dir(root: Path) -> tuple[str, Path]:
+def create_sweep_dir(root: Path) -> tuple[str, Path]:
     root.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for n in range(1000):

@@ -226,7 +226,7 @@ def _train(
         model = model_lib.build_model(config, len(data.class_names))
         freeze = _apply_freeze(model, config, spec, phase=1 if t.two_phase else 0)
         model.compile(
-            optimizer=_optimizer(config),
+            optimizer=make_optimizer(config),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing),
             metrics=["accuracy"],
             jit_compile=_jit(config),
@@ -465,7 +465,7 @@ def _start_phase2(model, config: RunConfig, spec, emit: Emit, epoch: int, callba
     freeze = _apply_freeze(model, config, spec, phase=2)
     rate = t.learning_rate * t.finetune_lr_factor
     model.compile(
-        optimizer=_optimizer(config.replace(**{"training.learning_rate": rate})),
+        optimizer=make_optimizer(config.replace(**{"training.learning_rate": rate})),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing),
         metrics=["accuracy"],
         jit_compile=_jit(config),
@@ -488,7 +488,7 @@ def _mode(monitor: str) -> str:
     return "max" if "accuracy" in monitor else "min"
 
 
-def _optimizer(config: RunConfig):
+def make_optimizer(config: RunConfig):
     import keras
 
     t = config.training
