@@ -5,7 +5,7 @@ training + 240 validation images, batch 32) with Workbench's normal files agains
 same run with no model files at all. Runs alternate in one process; the figure is a
 ratio of medians of epoch-end-to-epoch-end times (so the save after an epoch counts).
 Also: the time of one checkpoint save, with and without the fix for Keras's attribute
-cache (see workbench.core.checkpoint._cache_keras_saving_skipsets).
+cache (see workbench.core.engine.checkpoint._cache_keras_saving_skipsets).
 
     .venv/bin/python -m benchmarks.run checkpoint
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from workbench.core.config import RunConfig
-from workbench.core.events import EpochEnd
+from workbench.core.base.events import EpochEnd
+from workbench.core.config.run import RunConfig
 
 TRAIN, VAL, SIZE = 960, 240, 160
 
@@ -56,33 +56,29 @@ def bench_config(folder: Path, epochs: int) -> RunConfig:
 
 def timed_run(config: RunConfig, runs_dir: Path, save_files: bool):
     """(epoch seconds, between-epoch seconds, checkpoint seconds, checkpoints written) of one run."""
-    from workbench.core import training
+    from workbench.core.engine import callbacks
+    from workbench.core.train import run as training
 
-    real = training._make_callbacks
+    real = training.ModelSaver
     savers = []
+    base = real
+    if not save_files:
+        class NoFiles(real):
+            def on_epoch_end(self, epoch, logs=None):
+                pass
 
-    def patched():
-        progress, guard, saver, early = real()
-        base = saver
-        if not save_files:
-            class NoFiles(saver):
-                def on_epoch_end(self, epoch, logs=None):
-                    pass
+            def finish(self, model):
+                pass
 
-                def finish(self, model):
-                    pass
+        base = NoFiles
 
-            base = NoFiles
+    class Recorded(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            savers.append(self)
 
-        class Recorded(base):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, **kwargs)
-                savers.append(self)
-
-        return progress, guard, Recorded, early
-
-    training._make_callbacks = patched
-    budget, training.CHECKPOINT_BUDGET = training.CHECKPOINT_BUDGET, float("inf")  # every epoch, no skipping
+    training.ModelSaver = Recorded
+    budget, callbacks.CHECKPOINT_BUDGET = callbacks.CHECKPOINT_BUDGET, float("inf")  # every epoch, no skipping
     ends: list[tuple[float, float]] = []  # (when EpochEnd arrived, the epoch's own seconds)
 
     def emit(event):
@@ -92,8 +88,8 @@ def timed_run(config: RunConfig, runs_dir: Path, save_files: bool):
     try:
         result = training.run(config, emit, threading.Event(), runs_dir=runs_dir)
     finally:
-        training._make_callbacks = real
-        training.CHECKPOINT_BUDGET = budget
+        training.ModelSaver = real
+        callbacks.CHECKPOINT_BUDGET = budget
     assert not hasattr(result, "error"), result
     saver = savers[0]
     # Between two EpochEnd events: what follows an epoch (its checkpoint) and the next epoch itself.
@@ -107,13 +103,14 @@ def save_times(config: RunConfig, runs_dir: Path, repeats: int = 6) -> tuple[flo
     """Median seconds of one checkpoint save without and with the attribute-cache fix; file size."""
     import keras
 
-    from workbench.core import backbones, checkpoint
-    from workbench.core import model as model_lib
-    from workbench.core.training import make_optimizer
+    from workbench.core.config import backbone_catalogue
+    from workbench.core.engine import checkpoint
+    from workbench.core.engine import model as model_lib
+    from workbench.core.train.run import make_optimizer
 
     keras.backend.clear_session()
     m = model_lib.build_model(config, 3)
-    model_lib.apply_freeze(m, config.freeze, backbones.get_backbone("MobileNetV2"), pretrained=False)
+    model_lib.apply_freeze(m, config.freeze, backbone_catalogue.get_backbone("MobileNetV2"), pretrained=False)
     m.compile(optimizer=make_optimizer(config), loss="categorical_crossentropy", metrics=["accuracy"])
     m.fit(np.zeros((4, SIZE, SIZE, 3), "float32"), np.eye(3)[[0, 1, 2, 0]], epochs=1, verbose=0)
     path = runs_dir / "bench.keras"

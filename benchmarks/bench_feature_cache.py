@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from benchmarks.bench_training import make_images
-from workbench.core.config import RunConfig
-from workbench.core.events import EpochEnd
+from workbench.core.base.events import EpochEnd
+from workbench.core.config.run import RunConfig
 
 
 def bench_config(folder: Path, weights_file: Path, epochs: int, size: int) -> RunConfig:
@@ -37,7 +37,7 @@ def bench_config(folder: Path, weights_file: Path, epochs: int, size: int) -> Ru
 
 
 def timed_run(config: RunConfig, runs_dir: Path, cache: bool) -> tuple[list[float], float]:
-    from workbench.core import training
+    from workbench.core.train import run as training
 
     times: list[float] = []
     last: dict[str, float] = {}
@@ -59,7 +59,7 @@ def timed_run(config: RunConfig, runs_dir: Path, cache: bool) -> tuple[list[floa
 def run(epochs: int = 5, size: int = 64) -> dict:
     import keras
 
-    from workbench.core import backbones, weights
+    from workbench.core.engine import backbones, weights
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["WORKBENCH_CACHE_DIR"] = str(Path(tmp) / "cache")

@@ -21,7 +21,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 _IMPORT_STALL = """
 import sys, threading, time
-from workbench.core import tf_preload
+from workbench.core.process import tf_preload
 def load():
     if sys.argv[1] == "preload":
         tf_preload.load_shared_libraries()
@@ -58,8 +58,9 @@ def measure(mode: str, epochs: int) -> list[tuple[float, str]]:
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from workbench.core import tf_preload, training
-    from workbench.core.events import EpochEnd, RunStarted
+    from workbench.core.base.events import EpochEnd, RunStarted
+    from workbench.core.process import tf_preload
+    from workbench.core.train import run as training
     from workbench.ui.app import PRELOAD_DELAY_MS, load_tensorflow
     from workbench.ui.defaults import first_launch_config
     from workbench.ui.garbage import GuiGarbageCollector

@@ -2,7 +2,7 @@
 
 The images (48x48 PNG, 4 classes) are written once into a temporary folder; each size
 runs in its own process, which iterates one training epoch of
-`dataset.make_dataset(..., cache=False)` and reports its peak RSS (ru_maxrss).
+`pipeline.make_dataset(..., cache=False)` and reports its peak RSS (ru_maxrss).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ PIXELS = 48
 CHILD = r"""
 import json, os, resource, sys, time
 from pathlib import Path
-from workbench.core import dataset
+from workbench.core.data import pipeline
 root, count = Path(sys.argv[1]), int(sys.argv[2])
 files = sorted(root.rglob("*.png"))[:count]
 classes = sorted({f.parent.name for f in files})
 items = [(str(f), classes.index(f.parent.name)) for f in files]
-ds = dataset.make_dataset(items, len(classes), 96, 32, training=True, seed=0)
+ds = pipeline.make_dataset(items, len(classes), 96, 32, training=True, seed=0)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started, images = time.perf_counter(), 0
 for x, y in ds:
@@ -71,7 +71,7 @@ def run() -> dict:
     rows.append(("growth, 20,000 vs 1,000 images", f"{growth:+.1%}", "target < 10 %"))
     return {
         "name": "Memory: streaming one epoch of 1,000 vs 20,000 images",
-        "setup": f"dataset.make_dataset over {PIXELS}x{PIXELS} PNGs ({CLASSES} classes), resized to 96 px, batch 32, "
+        "setup": f"pipeline.make_dataset over {PIXELS}x{PIXELS} PNGs ({CLASSES} classes), resized to 96 px, batch 32, "
                  "shuffled, no cache; one process per size, peak RSS from ru_maxrss.",
         "rows": rows,
     }

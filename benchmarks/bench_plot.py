@@ -22,7 +22,7 @@ EPOCHS = 100
 def run(rounds: int = 30) -> dict:
     from PySide6.QtWidgets import QApplication
 
-    from workbench.core.events import BatchEnd, EpochEnd
+    from workbench.core.base.events import BatchEnd, EpochEnd
     from workbench.ui.plots import TrainingPlots
 
     app = QApplication.instance() or QApplication([])

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from workbench.core.config import RunConfig
-from workbench.core.events import EpochEnd
+from workbench.core.base.events import EpochEnd
+from workbench.core.config.run import RunConfig
 
 
 def make_images(root: Path, classes: int, per_class: int, size: int) -> Path:
@@ -62,13 +62,16 @@ def steady_epochs(ends: list[float]) -> list[float]:
 def plain_fit_epochs(config: RunConfig) -> list[float]:
     import keras
 
-    from workbench.core import backbones, dataset, model, weights
+    from workbench.core.config import backbone_catalogue
+    from workbench.core.data import pipeline
+    from workbench.core.engine import model as model_lib
+    from workbench.core.engine import weights
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.training.seed)
-    data = dataset.prepare_data(config.data, config.training.batch_size, config.training.seed)
-    m = model.build_model(config, len(data.class_names))
-    model.apply_freeze(m, config.freeze, backbones.get_backbone(config.backbone.name),
+    data = pipeline.prepare_data(config.data, config.training.batch_size, config.training.seed)
+    m = model_lib.build_model(config, len(data.class_names))
+    model_lib.apply_freeze(m, config.freeze, backbone_catalogue.get_backbone(config.backbone.name),
                        pretrained=weights.is_pretrained(config.backbone))
     m.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate),
               loss="categorical_crossentropy", metrics=["accuracy"])
@@ -85,10 +88,10 @@ def plain_fit_epochs(config: RunConfig) -> list[float]:
 def workbench_epochs(config: RunConfig, runs_dir: Path, in_child: bool = False) -> list[float]:
     """Epoch times of `training.run`: in this process, or as the app runs it, in a child process
     at a lower priority (core/child_process.py; its events cross a pipe to this one)."""
-    from workbench.core import training
-    from workbench.core.child_process import ChildCall
+    from workbench.core.process.child_process import ChildCall
+    from workbench.core.train import run as training
 
-    run = ChildCall("workbench.core.training:run") if in_child else training.run
+    run = ChildCall("workbench.core.train.run:run") if in_child else training.run
     times: list[float] = []
 
     def emit(event):
@@ -111,8 +114,8 @@ def measure(per_class: int, rounds: int, epochs: int, pretrained: bool = False
         folder = make_images(Path(tmp) / "data", classes=4, per_class=per_class, size=96)
         config = bench_config(folder, epochs)
         if pretrained:
-            from workbench.core import backbones
-            from workbench.core.weights import save_backbone_weights
+            from workbench.core.engine import backbones
+            from workbench.core.engine.weights import save_backbone_weights
 
             config.backbone.weights = "file"
             config.backbone.weights_file = str(save_backbone_weights(

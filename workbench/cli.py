@@ -16,8 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from workbench.core.config import ConfigError, load_config, validate
-from workbench.core.events import (
+from workbench.core.base.events import (
     BatchEnd,
     EpochEnd,
     Event,
@@ -26,6 +25,9 @@ from workbench.core.events import (
     RunFinished,
     RunStarted,
 )
+from workbench.core.base.problems import ConfigError
+from workbench.core.config.run import load_config
+from workbench.core.config.validate import validate
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -114,7 +116,7 @@ def _positive_int(text: str) -> int:
 
 def _resolve_run(run: str, runs_dir: str | None) -> Path | None:
     """A run folder path as given, else a run id under the runs folder; None (with a message) if neither."""
-    from workbench.core.runs import default_runs_dir
+    from workbench.core.runs.store import default_runs_dir
 
     path = Path(run).expanduser()
     if path.is_dir():
@@ -157,20 +159,20 @@ def _err(text: str) -> None:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from workbench.core import dataset
+    from workbench.core.data import scan
 
     folder = Path(args.folder)
     if not folder.is_dir():
         _err(f"error: folder not found: {folder}")
         return EXIT_BAD_INPUT
-    report = dataset.scan_folder(folder)
+    report = scan.scan_folder(folder)
     print(report.summary())
-    return EXIT_BAD_INPUT if dataset.blocking_problems(report) else EXIT_OK
+    return EXIT_BAD_INPUT if scan.blocking_problems(report) else EXIT_OK
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from workbench.core.evaluation import evaluate_run
-    from workbench.core.predict import RunError
+    from workbench.core.analysis.evaluation import evaluate_run
+    from workbench.core.runs.store import RunError
 
     run = _resolve_run(args.run, args.runs_dir)
     if run is None:
@@ -203,7 +205,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from workbench.core.predict import RunError, load_run_model, predict_images
+    from workbench.core.analysis.predict import load_run_model, predict_images
+    from workbench.core.runs.store import RunError
 
     if args.mc == 1 or args.mc < 0:
         _err("error: --mc needs at least 2 passes (or 0 for none)")
@@ -243,8 +246,8 @@ def _max_entropy(classes: int) -> float:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from workbench.core.export import export_run
-    from workbench.core.predict import RunError
+    from workbench.core.analysis.export import export_run
+    from workbench.core.runs.store import RunError
 
     run = _resolve_run(args.run, args.runs_dir)
     if run is None:
@@ -293,7 +296,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if problems:
         return _print_problems(f"error: the config {config_path} has problems:", problems)
 
-    from workbench.core import training
+    from workbench.core.train import run as training
 
     printer = _ProgressPrinter(sys.stdout)
     with _ctrl_c_stops("Stopping after this batch") as stop:
@@ -309,7 +312,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from workbench.core import sweep as sweeps
+    from workbench.core.train import sweep as sweeps
 
     try:
         config = load_config(args.config)
@@ -353,7 +356,7 @@ class _SweepPrinter:
         self.total = 0
 
     def __call__(self, event) -> None:
-        from workbench.core import sweep as sweeps
+        from workbench.core.train import sweep as sweeps
 
         if isinstance(event, sweeps.SweepStarted):
             self.total = len(event.trials)
@@ -446,7 +449,7 @@ class _ProgressPrinter:
 
 def cmd_gan(args: argparse.Namespace) -> int:
     """`workbench gan CONFIG.json`: a DCGAN run (or, with --sweep-rates, one run per dropout rate)."""
-    from workbench.core.gan_config import load_gan_config, validate_gan
+    from workbench.core.config.gan import load_gan_config, validate_gan
 
     try:
         config = load_gan_config(args.config)
@@ -456,7 +459,7 @@ def cmd_gan(args: argparse.Namespace) -> int:
         config.evaluation.fid_at_end = True
     plan = None
     if args.sweep_rates is not None:
-        from workbench.core import gan_sweep
+        from workbench.core.gan import sweep as gan_sweep
 
         try:
             rates = gan_sweep.parse_rates(args.sweep_rates)
@@ -473,13 +476,13 @@ def cmd_gan(args: argparse.Namespace) -> int:
     printer = _GanPrinter(sys.stdout)
     with _ctrl_c_stops("Stopping after this step") as stop:
         if plan is not None:
-            from workbench.core import gan_sweep
+            from workbench.core.gan import sweep as gan_sweep
 
             result = gan_sweep.run_gan_sweep(plan, printer, stop, args.runs_dir)
         else:
-            from workbench.core import gan
+            from workbench.core.gan import training as gan_training
 
-            outcome = gan.run(config, printer, stop, runs_dir=args.runs_dir)
+            outcome = gan_training.run(config, printer, stop, runs_dir=args.runs_dir)
     if plan is None:
         if isinstance(outcome, RunFailed):
             return EXIT_BAD_INPUT if outcome.kind == "invalid" else EXIT_FAILED
@@ -509,8 +512,8 @@ class _GanPrinter:
         self._last_draw = 0.0
 
     def __call__(self, event) -> None:
-        from workbench.core.events import GanEvaluated, GanSamples, GanStarted, GanStep
-        from workbench.core.gan_sweep import GanSweepStarted, GanTrialDone, GanTrialEvent
+        from workbench.core.base.events import GanEvaluated, GanSamples, GanStarted, GanStep
+        from workbench.core.gan.sweep import GanSweepStarted, GanTrialDone, GanTrialEvent
 
         if isinstance(event, GanTrialEvent):
             if isinstance(event.event, Message) and event.event.text.startswith("Sweep trial"):

@@ -1,6 +1,6 @@
 """Helpers shared by the core tests (imported by name: pytest puts this folder on sys.path)."""
 
-from workbench.core.config import RunConfig
+from workbench.core.config.run import RunConfig
 
 
 def tiny_config(folder, epochs: int = 2, **changes) -> RunConfig:

@@ -4,9 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from workbench.core import backbones
-from workbench.core.backbones import BACKBONES, block_of_layers, block_problems, build_backbone
-from workbench.core.layers import PREPROCESS_MODES
+from workbench.core.config.backbone_catalogue import BACKBONES
+from workbench.core.engine import backbones
+from workbench.core.engine.backbones import block_of_layers, block_problems, build_backbone
+from workbench.core.engine.layers import PREPROCESS_MODES
 
 
 @pytest.mark.parametrize("name", list(BACKBONES))

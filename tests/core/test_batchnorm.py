@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from workbench.core import batchnorm
+from workbench.core.engine import batchnorm
 
 
 def small_model():

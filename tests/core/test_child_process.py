@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from core_helpers import tiny_config
 
-from workbench.core.child_process import (
+from workbench.core.base.events import BatchEnd, EpochEnd, RunFailed, RunFinished, RunStarted
+from workbench.core.process.child_process import (
     NICE_ENV,
     NICENESS,
     ChildCall,
@@ -18,10 +19,9 @@ from workbench.core.child_process import (
     call_in_child,
     warm_up,
 )
-from workbench.core.events import BatchEnd, EpochEnd, RunFailed, RunFinished, RunStarted
-from workbench.core.runs import read_metrics
+from workbench.core.runs.store import read_metrics
 
-train_in_child = ChildCall("workbench.core.training:run")
+train_in_child = ChildCall("workbench.core.train.run:run")
 
 
 class Seen:
@@ -99,7 +99,7 @@ def test_a_child_killed_mid_run_gives_a_clear_failure_and_keeps_what_it_saved(im
 
 def test_an_exception_in_the_child_is_raised_here_with_its_traceback():
     with pytest.raises(ChildFailed) as caught:
-        call_in_child("workbench.core.config:RunConfig.from_dict", None, Seen())
+        call_in_child("workbench.core.config.run:RunConfig.from_dict", None, Seen())
     assert "AttributeError" in str(caught.value)
     with pytest.raises(ChildFailed) as caught:
         call_in_child("json:loads", "{not json", Seen())  # loads(text, emit): a real error raised there

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from workbench import cli
-from workbench.core.config import RunConfig, save_config
+from workbench.core.config.run import RunConfig, save_config
 
 
 def write_config(tmp_path, folder, **changes):

@@ -4,14 +4,9 @@ import json
 
 import pytest
 
-from workbench.core.config import (
-    SCHEMA_VERSION,
-    ConfigError,
-    RunConfig,
-    load_config,
-    save_config,
-    validate,
-)
+from workbench.core.base.problems import ConfigError
+from workbench.core.config.run import SCHEMA_VERSION, RunConfig, load_config, save_config
+from workbench.core.config.validate import validate
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from workbench.core.config import ConfigError, Problem, RunConfig, load_config, validate
+from workbench.core.base.problems import ConfigError, Problem
+from workbench.core.config.run import RunConfig, load_config
+from workbench.core.config.validate import validate
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

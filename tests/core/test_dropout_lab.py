@@ -11,13 +11,16 @@ import keras
 import numpy as np
 import pytest
 
-from workbench.core import training
-from workbench.core.config import RunConfig, validate
-from workbench.core.dataset import kfold_split, prepare_data, scan_folder, split_for
-from workbench.core.dropout import make_ramp_callback, ramp_rate
-from workbench.core.events import Message, RunFinished
-from workbench.core.layers import DropBlock2D
-from workbench.core.model import load_model
+from workbench.core.base.events import Message, RunFinished
+from workbench.core.config.run import RunConfig
+from workbench.core.config.validate import validate
+from workbench.core.data.pipeline import prepare_data
+from workbench.core.data.scan import scan_folder
+from workbench.core.data.splits import kfold_split, split_for
+from workbench.core.engine.dropout import make_ramp_callback, ramp_rate
+from workbench.core.engine.layers import DropBlock2D
+from workbench.core.engine.saving import load_model
+from workbench.core.train import run as training
 
 
 def small_model(rate=0.4):

@@ -7,10 +7,7 @@ import pytest
 from fixture_images import write_image_tree
 
 from workbench import cli
-from workbench.core import training
-from workbench.core.config import RunConfig
-from workbench.core.dataset import scan_folder, split_items
-from workbench.core.evaluation import (
+from workbench.core.analysis.evaluation import (
     EVALUATION_FILE,
     confusion_matrix,
     evaluate_predictions,
@@ -18,8 +15,12 @@ from workbench.core.evaluation import (
     load_evaluation,
     per_class_scores,
 )
-from workbench.core.events import RunFinished
-from workbench.core.predict import RunError
+from workbench.core.base.events import RunFinished
+from workbench.core.config.run import RunConfig
+from workbench.core.data.scan import scan_folder
+from workbench.core.data.splits import split_items
+from workbench.core.runs.store import RunError
+from workbench.core.train import run as training
 
 
 def tiny_run_config(folder: Path) -> RunConfig:

@@ -12,11 +12,11 @@ import pytest
 from fixture_images import write_image_tree
 
 from workbench import cli
-from workbench.core.config import RunConfig
-from workbench.core.export import FORMATS, export_run
-from workbench.core.model import build_model
-from workbench.core.predict import RunError, load_run_model
-from workbench.core.runs import RunStore
+from workbench.core.analysis.export import FORMATS, export_run
+from workbench.core.analysis.predict import load_run_model
+from workbench.core.config.run import RunConfig
+from workbench.core.engine.model import build_model
+from workbench.core.runs.store import RunError, RunStore
 
 
 @pytest.fixture(scope="module")

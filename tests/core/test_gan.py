@@ -9,15 +9,14 @@ import csv
 import json
 import pickle
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 from fixture_images import noise_images, write_flat_images
 
 from workbench import cli
-from workbench.core import fid, gan
-from workbench.core.config import ConfigError
-from workbench.core.events import (
+from workbench.core.base.events import (
     GanEvaluated,
     GanSamples,
     GanStarted,
@@ -27,8 +26,13 @@ from workbench.core.events import (
     event_from_dict,
     event_to_dict,
 )
-from workbench.core.gan_config import GanConfig, load_gan_config, save_gan_config, validate_gan
-from workbench.core.gan_sweep import GanSweepConfig, run_gan_sweep
+from workbench.core.base.problems import ConfigError
+from workbench.core.config.gan import GanConfig, load_gan_config, save_gan_config, validate_gan
+from workbench.core.gan import fid
+from workbench.core.gan import images as gan_images
+from workbench.core.gan import networks as gan_networks
+from workbench.core.gan import training as gan_training
+from workbench.core.gan.sweep import GanSweepConfig, run_gan_sweep
 
 
 def tiny_config(folder, **changes) -> GanConfig:
@@ -60,7 +64,7 @@ def finished_run(data, tmp_path_factory):
     """One complete tiny run with FID at its end (shared by the run-folder tests)."""
     runs = tmp_path_factory.mktemp("gan-runs")
     events = []
-    result = gan.run(tiny_config(data, **{"evaluation.fid_at_end": True}), events.append, runs_dir=runs)
+    result = gan_training.run(tiny_config(data, **{"evaluation.fid_at_end": True}), events.append, runs_dir=runs)
     return result, events
 
 
@@ -71,7 +75,7 @@ def test_one_training_step_changes_both_networks_weights(data):
 
     keras.utils.set_random_seed(1)
     config = tiny_config(data)
-    model = gan.Gan(config)
+    model = gan_networks.Gan(config)
     before_g = [w.copy() for w in model.generator.get_weights()]
     before_d = [w.copy() for w in model.discriminator.get_weights()]
     real = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
@@ -90,19 +94,19 @@ def test_one_training_step_changes_both_networks_weights(data):
 @pytest.mark.parametrize("size", [32, 64])
 def test_samples_have_the_configured_shape_and_range(data, size):
     config = tiny_config(data, **{"data.image_size": size, "training.samples": 9})
-    generator = gan.build_generator(config)
-    noise = gan.fixed_noise(config)
+    generator = gan_networks.build_generator(config)
+    noise = gan_networks.fixed_noise(config)
     images = np.asarray(generator(noise, training=False))
     assert images.shape == (9, size, size, 3) and images.dtype == np.float32
     assert images.min() >= -1.0 and images.max() <= 1.0
-    grid = gan.sample_grid(images)
+    grid = gan_networks.sample_grid(images)
     assert grid.dtype == np.uint8 and grid.shape == (3 * size + 4, 3 * size + 4, 3)
-    assert gan.build_discriminator(config).output.shape[1:] == (1,)
+    assert gan_networks.build_discriminator(config).output.shape[1:] == (1,)
 
 
 def test_discriminator_dropout_is_active_in_training_and_not_in_inference(data):
     config = tiny_config(data, **{"dropout.rate": 0.5, "dropout.placement": ["after_conv", "before_output"]})
-    d = gan.build_discriminator(config)
+    d = gan_networks.build_discriminator(config)
     names = [layer.name for layer in d.layers if "dropout" in layer.name]
     assert names == ["dropout_conv_1", "dropout_conv_2", "dropout_conv_3", "dropout_output"]
     x = np.random.default_rng(1).uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
@@ -112,15 +116,15 @@ def test_discriminator_dropout_is_active_in_training_and_not_in_inference(data):
     np.testing.assert_array_equal(infer_a, infer_b)
     assert not np.allclose(train_a, infer_a)
     # placement is honoured, and rate 0 builds no dropout layer at all
-    only_output = gan.build_discriminator(config.replace(**{"dropout.placement": ["before_output"]}))
+    only_output = gan_networks.build_discriminator(config.replace(**{"dropout.placement": ["before_output"]}))
     assert [la.name for la in only_output.layers if "dropout" in la.name] == ["dropout_output"]
-    none = gan.build_discriminator(config.replace(**{"dropout.rate": 0.0}))
+    none = gan_networks.build_discriminator(config.replace(**{"dropout.rate": 0.0}))
     assert not [la for la in none.layers if "dropout" in la.name]
-    assert not [la for la in gan.build_generator(config).layers if "dropout" in la.name]
+    assert not [la for la in gan_networks.build_generator(config).layers if "dropout" in la.name]
 
 
 def test_fid_of_a_set_against_itself_is_about_zero_and_against_a_different_set_larger(data):
-    images = gan.find_images(str(data))
+    images = gan_images.find_images(str(data))
     real = fid.load_real_images(images.paths, 32, 24)
     noise = noise_images(24, 32)
     network = fid.open_network(tiny_config(data).evaluation)  # a backbone with random weights: offline
@@ -145,7 +149,7 @@ def test_the_collapse_guard_fires_on_a_broken_setup(data, tmp_path):
         "training.discriminator_learning_rate": 1e-2, "dropout.rate": 0.0,
         "guard.d_loss_floor": 0.05, "guard.d_loss_steps": 10})
     events = []
-    result = gan.run(config, events.append, runs_dir=tmp_path)
+    result = gan_training.run(config, events.append, runs_dir=tmp_path)
     assert isinstance(result, RunFailed) and result.kind == "diverged"
     assert "discriminator won" in result.error and "10 steps in a row" in result.error
     assert "dropout" in result.details and "label smoothing" in result.details
@@ -154,7 +158,7 @@ def test_the_collapse_guard_fires_on_a_broken_setup(data, tmp_path):
     summary = json.loads((tmp_path / result.run_dir.split("/")[-1] / "summary.json").read_text())
     assert summary["status"] == "diverged" and summary["steps_done"] == len(steps)
     # the same setup with the guard off trains on
-    off = gan.CollapseGuard(config.replace(**{"guard.enabled": False}))
+    off = gan_training.CollapseGuard(config.replace(**{"guard.enabled": False}))
     for step in range(1, 50):
         off.on_step(step, 0.001, 8.0)
     assert off.reason == ""
@@ -162,13 +166,13 @@ def test_the_collapse_guard_fires_on_a_broken_setup(data, tmp_path):
 
 def test_mode_collapse_is_seen_in_the_samples_spread(data):
     config = tiny_config(data, **{"guard.min_steps": 20, "guard.diversity_fraction": 0.2})
-    guard = gan.CollapseGuard(config)
+    guard = gan_training.CollapseGuard(config)
     for step, spread in ((0, 0.0), (10, 0.2), (20, 0.3), (30, 0.15)):
         guard.on_samples(step, spread)
         assert guard.reason == ""
     guard.on_samples(40, 0.05)
     assert "mode collapse" in guard.reason and "step 40" in guard.reason and "step 20" in guard.reason
-    nan = gan.CollapseGuard(config)
+    nan = gan_training.CollapseGuard(config)
     nan.on_step(3, float("nan"), 1.0)
     assert "became nan at step 3" in nan.reason
 
@@ -178,7 +182,7 @@ def test_mode_collapse_is_seen_in_the_samples_spread(data):
 def test_a_run_leaves_config_metrics_samples_generator_and_fid(finished_run):
     result, events = finished_run
     assert isinstance(result, RunFinished) and not result.stopped and result.epochs_done == 12
-    run = gan.Path(result.run_dir)
+    run = Path(result.run_dir)
     assert load_gan_config(run / "config.json").training.steps == 12
     with open(run / "metrics.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -190,7 +194,7 @@ def test_a_run_leaves_config_metrics_samples_generator_and_fid(finished_run):
 
     with Image.open(run / "samples" / "step-000012.png") as png:
         assert png.size == (4 * 32 + 6, 4 * 32 + 6)
-    generator = gan.load_generator(run)
+    generator = gan_networks.load_generator(run)
     assert generator.output.shape[1:] == (32, 32, 3)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["generator"] == "generator.keras"
@@ -229,12 +233,12 @@ def test_stop_and_pause_act_within_one_step(data, tmp_path):
         if isinstance(event, GanStep) and event.step == 6:
             stop.set()
 
-    result = gan.run(tiny_config(data, **{"training.steps": 1000}), emit, stop, pause_event=pause, runs_dir=tmp_path)
+    result = gan_training.run(tiny_config(data, **{"training.steps": 1000}), emit, stop, pause_event=pause, runs_dir=tmp_path)
     assert isinstance(result, RunFinished) and result.stopped and result.reason == "stopped"
     assert result.epochs_done == 6
     texts = [e.text for e in events if hasattr(e, "text")]
     assert "Paused" in texts and "Resumed" in texts
-    run = gan.Path(result.run_dir)
+    run = Path(result.run_dir)
     assert (run / "generator.keras").is_file() and (run / "samples" / "step-000006.png").is_file()
     assert json.loads((run / "summary.json").read_text())["status"] == "stopped"
 
@@ -260,14 +264,14 @@ def test_config_round_trips_and_bad_values_are_worded_for_a_person(data, tmp_pat
 
 
 def test_one_class_or_a_flat_folder_of_images(data, tmp_path):
-    assert len(gan.find_images(str(data)).paths) == 24
-    one = gan.find_images(str(data), "red")
+    assert len(gan_images.find_images(str(data)).paths) == 24
+    one = gan_images.find_images(str(data), "red")
     assert len(one.paths) == 8 and all("/red/" in p for p in one.paths)
     flat = write_flat_images(tmp_path / "flat", 5)
     (flat / "notes.png").write_text("not an image")
-    found = gan.find_images(str(flat))
+    found = gan_images.find_images(str(flat))
     assert len(found.paths) == 5 and not found.problems and "notes.png" in found.warnings[0].message
-    empty = gan.find_images(str(tmp_path / "flat"), "red")
+    empty = gan_images.find_images(str(tmp_path / "flat"), "red")
     assert empty.problems and "folder not found" in empty.problems[0].message
 
 
@@ -340,14 +344,14 @@ def test_fid_from_a_trained_classifier_uses_its_penultimate_layer_and_softmax(da
     assert fid.resolve_source(evaluation) == "classifier"  # no InceptionV3 weights here
     network = fid.open_network(evaluation)
     assert "classifier-run" in network.description and "penultimate layer, 6 features" in network.description
-    real = fid.load_real_images(gan.find_images(str(data)).paths, 32, 24)
+    real = fid.load_real_images(gan_images.find_images(str(data)).paths, 32, 24)
     result = fid.compare(network, real, noise_images(24))
     assert result.fid > 0 and 1.0 <= result.inception_score <= 3.0
     assert fid.compare(network, real, real).fid == pytest.approx(0.0, abs=1e-6)
 
 
 def test_auto_features_prefer_inception_when_its_weights_are_cached(tmp_path, monkeypatch):
-    from workbench.core.gan_config import GanEvaluationConfig
+    from workbench.core.config.gan import GanEvaluationConfig
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     auto = GanEvaluationConfig(features="auto", backbone_weights="none")

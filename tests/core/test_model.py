@@ -14,27 +14,28 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from workbench.core import backbones, weights
-from workbench.core.config import RunConfig
-from workbench.core.dropout import make_dropout, mc_predict
-from workbench.core.layers import (
+from workbench.core.config import backbone_catalogue
+from workbench.core.config.run import RunConfig
+from workbench.core.engine import backbones, weights
+from workbench.core.engine.dropout import make_dropout, mc_predict
+from workbench.core.engine.layers import (
     CAFFE_MEAN_BGR,
     TORCH_MEAN_RGB,
     TORCH_STD_RGB,
     DropBlock2D,
     Preprocess,
+    has_params,
 )
-from workbench.core.model import (
+from workbench.core.engine.model import (
     FreezeSummary,
     apply_freeze,
     build_model,
-    has_params,
-    load_model,
     model_summary_counts,
 )
-from workbench.core.weights import WeightsMismatch, WeightsUnavailable, save_backbone_weights
+from workbench.core.engine.saving import load_model
+from workbench.core.engine.weights import WeightsMismatch, WeightsUnavailable, save_backbone_weights
 
-SPEC = backbones.get_backbone("MobileNetV2")
+SPEC = backbone_catalogue.get_backbone("MobileNetV2")
 
 
 def tiny_config(**changes) -> RunConfig:
@@ -441,7 +442,7 @@ def test_a_missing_or_broken_weights_file_says_so(tmp_path):
 
 
 def test_imagenet_offline_names_the_file_and_the_cache_folder(monkeypatch):
-    spec = backbones.get_backbone("MobileNetV2")
+    spec = backbone_catalogue.get_backbone("MobileNetV2")
     if weights.imagenet_weights_cached(spec, 96, 0.35) is not None:
         pytest.skip("the ImageNet file is cached on this machine, so nothing is downloaded")
 
@@ -459,7 +460,7 @@ def test_imagenet_offline_names_the_file_and_the_cache_folder(monkeypatch):
 
 def test_imagenet_file_names_follow_keras(tmp_path):
     name = weights.imagenet_file_name
-    get = backbones.get_backbone
+    get = backbone_catalogue.get_backbone
     assert name(get("MobileNetV2"), 160, 1.0) == "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5"
     assert name(get("MobileNetV2"), 100, 0.5) == "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5"
     assert name(get("MobileNetV3Small"), 32, 0.75) == "weights_mobilenet_v3_small_224_0.75_float_no_top_v2.h5"
@@ -471,7 +472,7 @@ def test_the_cache_check_finds_the_file_without_importing_tensorflow(tmp_path):
     code = (
         "import sys\n"
         "from workbench.core import backbones, weights\n"
-        "spec = backbones.get_backbone('ResNet50')\n"
+        "spec = backbone_catalogue.get_backbone('ResNet50')\n"
         "print(weights.imagenet_weights_cached(spec, 224, 1.0))\n"
         "print('tensorflow' in sys.modules or 'keras' in sys.modules)\n"
     )

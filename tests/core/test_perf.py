@@ -7,9 +7,11 @@ import keras
 import pytest
 from core_helpers import tiny_config
 
-from workbench.core import devices, perf, training
-from workbench.core.config import RunConfig, validate
-from workbench.core.events import Message, RunFailed
+from workbench.core.base.events import Message, RunFailed
+from workbench.core.config.run import RunConfig
+from workbench.core.config.validate import validate
+from workbench.core.engine import devices, perf
+from workbench.core.train import run as training
 
 # ---- config ------------------------------------------------------------------------------
 
@@ -36,7 +38,7 @@ def test_precision_policy_is_set_inside_and_restored_after_even_on_error():
 
 
 def test_under_mixed_precision_the_model_computes_in_16_bit_but_outputs_float32():
-    from workbench.core import model as model_lib
+    from workbench.core.engine import model as model_lib
 
     config = tiny_config("unused", epochs=1)
     with perf.precision_policy("bfloat16"):
@@ -115,7 +117,7 @@ def test_a_pipeline_slower_than_the_model_is_reported_from_inside_tf_data(tmp_pa
     import numpy as np
     from PIL import Image
 
-    from workbench.core import dataset
+    from workbench.core.data import pipeline
 
     picture = np.zeros((1200, 1200, 3), np.uint8)
     picture[::7] = 200
@@ -136,14 +138,14 @@ def test_a_pipeline_slower_than_the_model_is_reported_from_inside_tf_data(tmp_pa
         model.fit(ds, epochs=2, callbacks=[monitor], verbose=0)
         return [m.text for m in emitted]
 
-    reads = dataset.ReadCounter()
-    slow = dataset.make_dataset(items, 2, 16, 4, training=True, read_counter=reads)
+    reads = pipeline.ReadCounter()
+    slow = pipeline.make_dataset(items, 2, 16, 4, training=True, read_counter=reads)
     warned = fit(reads, slow)
     assert len(warned) == 1 and "not ready" in warned[0] and "memory" in warned[0]
     assert reads.count == 2 * len(items)
 
-    reads = dataset.ReadCounter()
-    cached = dataset.make_dataset(items, 2, 16, 4, training=True, cache=True, read_counter=reads)
+    reads = pipeline.ReadCounter()
+    cached = pipeline.make_dataset(items, 2, 16, 4, training=True, cache=True, read_counter=reads)
     list(cached)  # decoded once: from now on the pipeline reads nothing from disk
     assert fit(reads, cached) == []  # epochs without decoding are not judged
 

@@ -9,11 +9,11 @@ from fixture_images import write_image_tree
 from test_evaluation import tiny_run_config, train_tiny_run
 
 from workbench import cli
-from workbench.core import gradcam
-from workbench.core.dataset import load_image
-from workbench.core.model import build_model
-from workbench.core.predict import RunError, load_run_model, predict_images
-from workbench.core.runs import RunStore
+from workbench.core.analysis import gradcam
+from workbench.core.analysis.predict import load_run_model, predict_images
+from workbench.core.data.decode import load_image
+from workbench.core.engine.model import build_model
+from workbench.core.runs.store import RunError, RunStore
 
 
 @pytest.fixture(scope="session")

@@ -21,10 +21,20 @@ import numpy as np
 import pytest
 
 from workbench import cli
-from workbench.core import checkpoint, dataset, training
-from workbench.core.config import ConfigError, RunConfig, load_config, save_config
-from workbench.core.events import BatchEnd, EpochEnd, Message, RunFailed, RunFinished, RunStarted
-from workbench.core.runs import RunFolder, RunStore, load_run, read_metrics
+from workbench.core.base.events import (
+    BatchEnd,
+    EpochEnd,
+    Message,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+from workbench.core.base.problems import ConfigError
+from workbench.core.config.run import RunConfig, load_config, save_config
+from workbench.core.data import decode, scan
+from workbench.core.engine import callbacks, checkpoint
+from workbench.core.runs.store import RunFolder, RunStore, load_run, read_metrics
+from workbench.core.train import run as training
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,24 +71,17 @@ class Recorder:
 
 def inject_fault(monkeypatch, exc: BaseException, epoch: int, batch: int, hook: str = "on_train_batch_end"):
     """Make the real training callback raise `exc` at (epoch, batch), inside the real `fit`."""
-    real = training._make_callbacks
+    class Faulty(training.ProgressCallback):
+        def on_train_batch_begin(self, b, logs=None):
+            if hook == "on_train_batch_begin" and (self._epoch, b) == (epoch, batch):
+                raise exc
 
-    def patched():
-        progress_cls, *rest = real()
+        def on_train_batch_end(self, b, logs=None):
+            super().on_train_batch_end(b, logs)
+            if hook == "on_train_batch_end" and (self._epoch, b) == (epoch, batch):
+                raise exc
 
-        class Faulty(progress_cls):
-            def on_train_batch_begin(self, b, logs=None):
-                if hook == "on_train_batch_begin" and (self._epoch, b) == (epoch, batch):
-                    raise exc
-
-            def on_train_batch_end(self, b, logs=None):
-                super().on_train_batch_end(b, logs)
-                if hook == "on_train_batch_end" and (self._epoch, b) == (epoch, batch):
-                    raise exc
-
-        return (Faulty, *rest)
-
-    monkeypatch.setattr(training, "_make_callbacks", patched)
+    monkeypatch.setattr(training, "ProgressCallback", Faulty)
 
 
 def epochs_in(run_dir) -> list[int]:
@@ -97,7 +100,7 @@ LEFT_OUT = {
 
 
 def test_the_scan_names_each_problem_of_the_messier_tree_in_plain_words(messier_tree):
-    report = dataset.scan_folder(messier_tree)
+    report = scan.scan_folder(messier_tree)
     assert report.class_names == ("cat", "dog", "чай ☕")
     assert report.counts == {"cat": 6, "dog": 9, "чай ☕": 4}
     assert report.blocking == ()
@@ -112,12 +115,12 @@ def test_the_scan_names_each_problem_of_the_messier_tree_in_plain_words(messier_
     usable = {Path(p).relative_to(messier_tree).as_posix() for p, _ in report.items}
     for name in ("cmyk.jpg", "deep-16bit.png", "palette.gif", "alpha.png", "grey.png", "grey.jpg", "huge.png"):
         assert f"dog/{name}" in usable
-        pixels = dataset.load_image(messier_tree / "dog" / name, 32)
+        pixels = decode.load_image(messier_tree / "dog" / name, 32)
         assert pixels.shape == (32, 32, 3) and pixels.dtype == np.uint8
-    grey8 = dataset.load_image(messier_tree / "dog" / "grey.png", 32).astype(int)
-    grey16 = dataset.load_image(messier_tree / "dog" / "deep-16bit.png", 32).astype(int)
+    grey8 = decode.load_image(messier_tree / "dog" / "grey.png", 32).astype(int)
+    grey16 = decode.load_image(messier_tree / "dog" / "deep-16bit.png", 32).astype(int)
     assert np.abs(grey8 - grey16).max() <= 1  # 16-bit values scaled, not clipped to white
-    assert tuple(dataset.load_image(messier_tree / "dog" / "huge.png", 32)[5, 5]) == (90, 140, 200)
+    assert tuple(decode.load_image(messier_tree / "dog" / "huge.png", 32)[5, 5]) == (90, 140, 200)
 
 
 def test_an_8000_px_image_scans_fast_with_bounded_memory(huge_png, tmp_path):
@@ -329,7 +332,7 @@ def test_checkpoints_keep_within_their_time_budget_but_never_lose_the_best_last_
 ):
     import keras
 
-    monkeypatch.setattr(training, "CHECKPOINT_BUDGET", 0.0)  # as if epochs were far shorter than a save
+    monkeypatch.setattr(callbacks, "CHECKPOINT_BUDGET", 0.0)  # as if epochs were far shorter than a save
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     model.compile(optimizer="adam", loss="categorical_crossentropy")
     folder = RunFolder(tmp_path / "run")
@@ -340,8 +343,7 @@ def test_checkpoints_keep_within_their_time_budget_but_never_lose_the_best_last_
     class Guard:
         reason, first = "", None
 
-    _, _, saver_cls, _ = training._make_callbacks()
-    saver = saver_cls(folder, "val_loss", Progress(), Guard(), class_names=("a", "b"))
+    saver = training.ModelSaver(folder, "val_loss", Progress(), Guard(), class_names=("a", "b"))
     saver.set_model(model)
     saver.set_params({"epochs": 5, "verbose": 0, "steps": 1})
     saver.on_train_begin()
@@ -362,7 +364,7 @@ def test_checkpoints_keep_within_their_time_budget_but_never_lose_the_best_last_
         np.testing.assert_array_equal(kept, got)
     assert checkpoint.read_state(folder.checkpoint_path)["best_value"] == 0.9
 
-    monkeypatch.setattr(training, "CHECKPOINT_BUDGET", 1e9)  # long epochs: every epoch
+    monkeypatch.setattr(callbacks, "CHECKPOINT_BUDGET", 1e9)  # long epochs: every epoch
     saver.on_epoch_end(5, {"loss": 1.0, "val_loss": 2.0})
     assert checkpoint.read_state(folder.checkpoint_path)["epochs_done"] == 6
 
@@ -410,12 +412,13 @@ def _lambda_model(path: Path) -> Path:
 
 
 def test_models_holding_code_are_refused_in_safe_mode_with_a_message_that_says_so(image_tree, tmp_path):
-    from workbench.core import model as model_lib
-    from workbench.core.predict import RunError, load_model_file
+    from workbench.core.engine import saving
+    from workbench.core.engine.saving import load_model_file
+    from workbench.core.runs.store import RunError
 
     file = _lambda_model(tmp_path / "lambda.keras")
     with pytest.raises(ValueError, match="safe_mode"):
-        model_lib.load_model(file)
+        saving.load_model(file)
     with pytest.raises(RunError) as info:
         load_model_file(file)
     assert "safe mode" in str(info.value) and "Lambda" in str(info.value)

@@ -2,10 +2,10 @@
 
 import json
 
-from workbench.core.config import RunConfig
-from workbench.core.events import EpochEnd, Message, RunFinished
-from workbench.core.files import atomic_replace_with, atomic_write_text
-from workbench.core.runs import RunStore, load_run, read_metrics
+from workbench.core.base.events import EpochEnd, Message, RunFinished
+from workbench.core.base.files import atomic_replace_with, atomic_write_text
+from workbench.core.config.run import RunConfig
+from workbench.core.runs.store import RunStore, load_run, read_metrics
 
 
 def test_create_writes_config_before_anything_else(tmp_path):

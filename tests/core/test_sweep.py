@@ -12,12 +12,12 @@ import pytest
 from test_dropout_lab import small_image_tree, vgg_config
 
 from workbench import cli
-from workbench.core import sweep as sweeps
-from workbench.core.config import RunConfig, load_config
-from workbench.core.events import BatchEnd, EpochEnd, RunFinished, RunStarted
-from workbench.core.predict import predict_images
-from workbench.core.runs import read_metrics
-from workbench.core.sweep import SweepConfig, SweepResult, TrialResult, apply_best, run_sweep
+from workbench.core.analysis.predict import predict_images
+from workbench.core.base.events import BatchEnd, EpochEnd, RunFinished, RunStarted
+from workbench.core.config.run import RunConfig, load_config
+from workbench.core.runs.store import read_metrics
+from workbench.core.train import sweep as sweeps
+from workbench.core.train.sweep import SweepConfig, SweepResult, TrialResult, apply_best, run_sweep
 
 
 @pytest.fixture(scope="module")

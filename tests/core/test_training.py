@@ -9,10 +9,17 @@ import numpy as np
 import pytest
 from core_helpers import tiny_config
 
-from workbench.core import training
-from workbench.core.config import RunConfig
-from workbench.core.events import BatchEnd, EpochEnd, Message, RunFailed, RunFinished, RunStarted
-from workbench.core.runs import load_run
+from workbench.core.base.events import (
+    BatchEnd,
+    EpochEnd,
+    Message,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+from workbench.core.config.run import RunConfig
+from workbench.core.runs.store import load_run
+from workbench.core.train import run as training
 
 
 class Recorder:

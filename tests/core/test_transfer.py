@@ -8,11 +8,14 @@ import keras
 import numpy as np
 import pytest
 
-from workbench.core import backbones, training
-from workbench.core.config import RunConfig, validate
-from workbench.core.events import EpochEnd, Message, RunFinished, RunStarted
-from workbench.core.model import apply_freeze, build_model, transferred_rest
-from workbench.core.weights import effective_transfer, is_pretrained, save_backbone_weights
+from workbench.core.base.events import EpochEnd, Message, RunFinished, RunStarted
+from workbench.core.config import backbone_catalogue
+from workbench.core.config.run import RunConfig
+from workbench.core.config.validate import validate
+from workbench.core.engine import backbones
+from workbench.core.engine.model import apply_freeze, build_model, transferred_rest
+from workbench.core.engine.weights import effective_transfer, is_pretrained, save_backbone_weights
+from workbench.core.train import run as training
 
 
 def tiny_config(**changes) -> RunConfig:
@@ -55,7 +58,7 @@ def test_each_kind_of_transfer_keeps_or_replaces_the_expected_weights(source_fil
     keras.utils.set_random_seed(2)
     model = build_model(config, 3)
     backbone = model.get_layer("backbone")
-    spec = backbones.get_backbone("MobileNetV2")
+    spec = backbone_catalogue.get_backbone("MobileNetV2")
     rest_ids = {id(layer) for layer in transferred_rest(backbone, spec, 3)}
     kept = [layer for layer in backbone.layers if layer.weights and id(layer) not in rest_ids]
     later = [layer for layer in backbone.layers if layer.weights and id(layer) in rest_ids]
@@ -154,8 +157,8 @@ def vgg_weights(tmp_path_factory):
 
 def test_feature_cache_is_reused_rebuilt_on_a_new_size_and_the_saved_model_is_the_trained_head(
         image_tree, tmp_path, vgg_weights, monkeypatch):
-    from workbench.core import features
-    from workbench.core.model import load_model
+    from workbench.core.engine import features
+    from workbench.core.engine.saving import load_model
 
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
     config = _vgg_config(image_tree, vgg_weights)
@@ -194,7 +197,7 @@ def test_feature_cache_is_reused_rebuilt_on_a_new_size_and_the_saved_model_is_th
 
 def test_a_resumed_run_on_cached_features_keeps_its_optimizer_state(image_tree, tmp_path, vgg_weights, monkeypatch):
     """The head trains with the full model's optimizer, so checkpoints hold its state and a resume goes on."""
-    from workbench.core import checkpoint
+    from workbench.core.engine import checkpoint
 
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
     config = _vgg_config(image_tree, vgg_weights, **{"training.epochs": 3})
@@ -224,12 +227,13 @@ def test_training_on_cached_features_matches_training_the_frozen_model(image_tre
     """Same data, same order, same initial head: the head's weights after one epoch agree."""
     import tensorflow as tf
 
-    from workbench.core import dataset, features
-    from workbench.core.training import make_optimizer
+    from workbench.core.data import pipeline
+    from workbench.core.engine import features
+    from workbench.core.train.run import make_optimizer
 
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
     config = _vgg_config(image_tree, vgg_weights, **{"dropout.rate": 0.0, "training.batch_size": 27})
-    data = dataset.prepare_data(config.data, 27, 0)
+    data = pipeline.prepare_data(config.data, 27, 0)
     (x, y), _ = features.load_or_compute(build_model(config, 3), config, data, lambda e: None)
 
     def trained(on_features: bool):
@@ -255,8 +259,8 @@ def test_training_on_cached_features_matches_training_the_frozen_model(image_tre
 
 
 def test_a_runs_backbone_saved_by_name_is_a_weights_source_for_a_new_run(image_tree, tmp_path, vgg_weights):
-    from workbench.core.model import load_model
-    from workbench.core.weights import WeightsUnavailable, save_run_backbone, saved_backbones
+    from workbench.core.engine.saving import load_model
+    from workbench.core.engine.weights import WeightsUnavailable, save_run_backbone, saved_backbones
 
     config = _vgg_config(image_tree, vgg_weights, **{"training.epochs": 1, "freeze.policy": "top_layers",
                                                      "freeze.layers": 1})
@@ -264,7 +268,7 @@ def test_a_runs_backbone_saved_by_name_is_a_weights_source_for_a_new_run(image_t
     assert isinstance(result, RunFinished), result
     path = save_run_backbone(result.run_dir, "my colours/v1", runs_dir=tmp_path / "runs")
     assert path.name == "my-colours-v1.weights.h5" and saved_backbones(tmp_path / "runs") == [path]
-    from workbench.core.runs import RunStore
+    from workbench.core.runs.store import RunStore
 
     assert len(RunStore(tmp_path / "runs").list()) == 1  # the weights folder is not a run
 
@@ -277,10 +281,10 @@ def test_a_runs_backbone_saved_by_name_is_a_weights_source_for_a_new_run(image_t
 
 
 def test_the_freeze_map_lists_layers_by_block_and_a_custom_list_trains_exactly_those():
-    from workbench.core.config import FreezeConfig
-    from workbench.core.model import freeze_map
+    from workbench.core.config.run import FreezeConfig
+    from workbench.core.engine.model import freeze_map
 
-    spec = backbones.get_backbone("MobileNetV2")
+    spec = backbone_catalogue.get_backbone("MobileNetV2")
     model = build_model(tiny_config(), 3)
     apply_freeze(model, FreezeConfig(policy="top_blocks", blocks=2), spec, pretrained=True)
     rows = freeze_map(model, spec)
@@ -308,7 +312,7 @@ def test_a_backbone_pretrained_on_related_classes_beats_zero_init_on_a_small_tar
     judged on 20 held-out images each. Both target runs keep the backbone frozen (the
     default policy) with the same seed and epochs; only the transfer differs.
     """
-    from workbench.core.weights import save_run_backbone
+    from workbench.core.engine.weights import save_run_backbone
 
     source = make_image_tree("source", classes=("red", "green", "blue", "yellow"), per_class=30, seed=0)
     target = make_image_tree("target", classes=("purple", "cyan"), per_class=6, seed=1)

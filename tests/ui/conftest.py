@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QSettings, QThread, QThreadPool
 from ui_helpers import write_image_folder
 
-from workbench.core.config import RunConfig
+from workbench.core.config.run import RunConfig
 
 
 @pytest.fixture(autouse=True)

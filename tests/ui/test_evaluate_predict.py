@@ -14,14 +14,14 @@ from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from ui_helpers import tiny_config, write_image_folder
 
-from workbench.core.events import RunFinished
+from workbench.core.base.events import RunFinished
 
 JOB_TIMEOUT_MS = 120_000  # the first job of a process loads TensorFlow and traces the model
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
-    from workbench.core import training
+    from workbench.core.train import run as training
 
     root = tmp_path_factory.mktemp("trained")
     data = write_image_folder(root / "data", classes=("red", "green", "blue"), per_class=12)

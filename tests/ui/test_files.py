@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from workbench.__main__ import main
-from workbench.core.config import load_config
+from workbench.core.config.run import load_config
 from workbench.resources import resource_path
 from workbench.ui import settings as keys
 from workbench.ui.settings import app_settings

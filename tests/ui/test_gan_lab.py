@@ -8,8 +8,8 @@ import sys
 from fixture_images import write_image_tree
 from PySide6.QtCore import Qt
 
-from workbench.core.events import GanStep, RunFinished
-from workbench.core.gan_sweep import (
+from workbench.core.base.events import GanStep, RunFinished
+from workbench.core.gan.sweep import (
     GanSweepFinished,
     GanSweepResult,
     GanSweepStarted,

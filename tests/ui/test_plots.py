@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.core.events import BatchEnd, EpochEnd
+from workbench.core.base.events import BatchEnd, EpochEnd
 from workbench.ui.plots import TrainingPlots, peak_envelope
 
 

@@ -14,9 +14,9 @@ from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 from ui_helpers import tiny_config
 
-from workbench.core import training
-from workbench.core.events import RunFailed, RunFinished, RunStarted
-from workbench.core.runs import read_metrics
+from workbench.core.base.events import RunFailed, RunFinished, RunStarted
+from workbench.core.runs.store import read_metrics
+from workbench.core.train import run as training
 
 RUN_TIMEOUT_MS = 180_000
 
@@ -26,21 +26,15 @@ class Fault:
 
     def __init__(self, monkeypatch, exc: BaseException, epoch: int, batch: int):
         self.armed = True
-        real = training._make_callbacks
         fault = self
 
-        def patched():
-            progress_cls, *rest = real()
+        class Faulty(training.ProgressCallback):
+            def on_train_batch_end(self, b, logs=None):
+                super().on_train_batch_end(b, logs)
+                if fault.armed and (self._epoch, b) == (epoch, batch):
+                    raise exc
 
-            class Faulty(progress_cls):
-                def on_train_batch_end(self, b, logs=None):
-                    super().on_train_batch_end(b, logs)
-                    if fault.armed and (self._epoch, b) == (epoch, batch):
-                        raise exc
-
-            return (Faulty, *rest)
-
-        monkeypatch.setattr(training, "_make_callbacks", patched)
+        monkeypatch.setattr(training, "ProgressCallback", Faulty)
 
 
 class EpochsAtStart(QObject):

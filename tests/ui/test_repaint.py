@@ -13,8 +13,8 @@ import time
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
-from workbench.core.config import RunConfig
-from workbench.core.events import BatchEnd, EpochEnd, RunFinished
+from workbench.core.base.events import BatchEnd, EpochEnd, RunFinished
+from workbench.core.config.run import RunConfig
 from workbench.ui.plots import TrainingPlots
 from workbench.ui.worker import TrainingRunner
 

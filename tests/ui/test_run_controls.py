@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from ui_helpers import fake_run
 
-from workbench.core.events import RunFinished
+from workbench.core.base.events import RunFinished
 
 
 def test_pause_resume_and_stop_buttons(make_window, qtbot):

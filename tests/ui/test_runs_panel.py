@@ -14,9 +14,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 from ui_helpers import tiny_config
 
-from workbench.core.config import load_config
-from workbench.core.events import EpochEnd, RunFinished, RunStarted
-from workbench.core.runs import RunStore
+from workbench.core.base.events import EpochEnd, RunFinished, RunStarted
+from workbench.core.config.run import load_config
+from workbench.core.runs.store import RunStore
 from workbench.ui.panels.runs import COLUMNS
 
 
@@ -202,8 +202,9 @@ def test_save_backbone_writes_the_file_and_offers_it_as_a_weights_source(make_wi
     import keras
     import numpy as np
 
-    from workbench.core.config import validate
-    from workbench.core.model import build_model, load_model
+    from workbench.core.config.validate import validate
+    from workbench.core.engine.model import build_model
+    from workbench.core.engine.saving import load_model
 
     root = tmp_path / "runs"
     run = saved_run(root, "colours", [0.5, 0.8])
@@ -276,7 +277,7 @@ def test_a_refresh_reads_again_only_the_runs_whose_files_changed(tmp_path, monke
     assert len(runs_module.list_runs(root, cache)) == 5 and len(read) == 5
     read.clear()
     assert len(runs_module.list_runs(root, cache)) == 5 and read == []  # nothing changed: nothing read
-    from workbench.core.runs import RunFolder
+    from workbench.core.runs.store import RunFolder
 
     folder = RunFolder(paths[2])
     folder.load_existing_metrics()

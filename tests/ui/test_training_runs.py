@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from ui_helpers import tiny_config
 
-from workbench.core.events import RunFailed, RunFinished
+from workbench.core.base.events import RunFailed, RunFinished
 
 RUN_TIMEOUT_MS = 180_000  # first run in a process imports TensorFlow and traces the model
 

@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import Qt
 from ui_helpers import fake_run, tiny_config
 
-from workbench.core.config import load_config
-from workbench.core.events import EpochEnd, Message, RunFinished
+from workbench.core.base.events import EpochEnd, Message, RunFinished
+from workbench.core.config.run import load_config
 from workbench.ui import main_window
 
 
@@ -68,8 +68,8 @@ def weights_file(tmp_path_factory) -> Path:
     """A saved MobileNetV2 x0.35 backbone (random but fixed weights): 'pretrained' weights for tiny configs."""
     import keras
 
-    from workbench.core import backbones
-    from workbench.core.weights import save_backbone_weights
+    from workbench.core.engine import backbones
+    from workbench.core.engine.weights import save_backbone_weights
 
     keras.utils.set_random_seed(1)
     path = tmp_path_factory.mktemp("weights") / "tiny.weights.h5"
@@ -85,8 +85,9 @@ def pretrained_config(folder: Path, weights: Path, epochs: int = 1):
 
 def test_ticking_a_block_in_the_freeze_map_makes_a_custom_policy_that_a_run_trains_exactly(
         make_window, qtbot, image_folder, weights_file, monkeypatch):
-    from workbench.core import backbones
-    from workbench.core.model import freeze_map, load_model
+    from workbench.core.config.backbone_catalogue import get_backbone
+    from workbench.core.engine.model import freeze_map
+    from workbench.core.engine.saving import load_model
 
     monkeypatch.setattr(main_window, "READOUT_DELAY_MS", 50)
     config = pretrained_config(image_folder, weights_file)
@@ -140,7 +141,7 @@ def test_ticking_a_block_in_the_freeze_map_makes_a_custom_policy_that_a_run_trai
     saved = json.loads((Path(result.run_dir) / "config.json").read_text())
     assert saved["freeze"] == {**saved["freeze"], "policy": "custom", "trainable_layers": expected}
     model = load_model(Path(result.run_dir) / "model.keras", compile=False)
-    trained = [r.name for r in freeze_map(model, backbones.get_backbone("MobileNetV2")) if r.trainable]
+    trained = [r.name for r in freeze_map(model, get_backbone("MobileNetV2")) if r.trainable]
     assert trained == expected
     assert panel.isEnabled() and dialog.isEnabled()
 

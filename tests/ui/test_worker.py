@@ -9,8 +9,8 @@ import pytest
 from PySide6.QtCore import QObject, Slot
 from ui_helpers import fake_run
 
-from workbench.core.config import RunConfig
-from workbench.core.events import BatchEnd, RunFailed, RunFinished
+from workbench.core.base.events import BatchEnd, RunFailed, RunFinished
+from workbench.core.config.run import RunConfig
 from workbench.ui.worker import TrainingRunner
 
 

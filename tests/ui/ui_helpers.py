@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from workbench.core.config import RunConfig
-from workbench.core.events import BatchEnd, EpochEnd, Message, RunFinished, RunStarted
+from workbench.core.base.events import BatchEnd, EpochEnd, Message, RunFinished, RunStarted
+from workbench.core.config.run import RunConfig
 
 
 def write_image_folder(root: Path, classes: tuple[str, ...] = ("circle", "square"), per_class: int = 12,

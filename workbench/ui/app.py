@@ -9,8 +9,8 @@ import sys
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
-from workbench.core import child_process, tf_preload
-from workbench.core.events import RunFailed
+from workbench.core.base.events import RunFailed
+from workbench.core.process import child_process, tf_preload
 from workbench.resources import resource_path
 from workbench.ui.garbage import GuiGarbageCollector
 from workbench.ui.main_window import MainWindow, app_icon

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from workbench.core.config import RunConfig, validate
-from workbench.core.events import RunFailed, RunFinished
+from workbench.core.base.events import RunFailed, RunFinished
+from workbench.core.config.run import RunConfig
+from workbench.core.config.validate import validate
 
 TRANSFER_SUFFIX = " (transfer)"
 ZERO_SUFFIX = " (zero-init)"
@@ -31,7 +32,7 @@ def comparison_configs(config: RunConfig) -> tuple[RunConfig, RunConfig]:
 
 def why_not_comparable(config: RunConfig) -> str:
     """Why the config cannot be compared with zero-init, or "" when it can."""
-    from workbench.core.weights import is_pretrained
+    from workbench.core.engine.weights import is_pretrained
 
     if not is_pretrained(config.backbone):
         return ("The backbone already starts from random weights (zero transfer): choose ImageNet or a "
@@ -126,7 +127,7 @@ class TransferComparison(QObject):
         for run_dir, name in zip(self.run_dirs, self.names, strict=False):
             record = self.window.runs_panel.records.get(run_dir)
             if record is None:
-                from workbench.core.runs import load_run
+                from workbench.core.runs.store import load_run
 
                 try:
                     record = load_run(run_dir)

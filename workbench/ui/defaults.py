@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.core.config import RunConfig
+from workbench.core.config.run import RunConfig
 from workbench.resources import resource_path
 from workbench.ui.weights_cache import imagenet_cached
 

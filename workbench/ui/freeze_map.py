@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.model import format_count
+from workbench.core.engine.model import format_count
 from workbench.ui.fields import ChoiceCombo
 from workbench.ui.transfer_jobs import FreezeMap
 

@@ -14,7 +14,7 @@ import gc
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
-from workbench.core import tf_preload
+from workbench.core.process import tf_preload
 
 INTERVAL_MS = 100  # often enough that each collection has little to walk (short pauses)
 

@@ -53,9 +53,9 @@ class BackgroundJobs(QObject):
 
 def scan_dataset(folder: str, progress: Callable[[int, int], None] | None = None):
     """The dataset scan, run off the GUI thread (it opens every image)."""
-    from workbench.core import dataset
+    from workbench.core.data import scan
 
-    return dataset.scan_folder(folder, progress=progress)
+    return scan.scan_folder(folder, progress=progress)
 
 
 def count_trainable(config, num_classes: int):
@@ -67,15 +67,16 @@ def count_trainable(config, num_classes: int):
     if not keras_lock.acquire(blocking=False):
         return None
     try:
-        from workbench.core import backbones, model
+        from workbench.core.config import backbone_catalogue
+        from workbench.core.engine import model as model_lib
 
         structure = config.replace(**{"backbone.weights": "none", "backbone.weights_file": ""})
-        built = model.build_model(structure, num_classes)
-        spec = backbones.get_backbone(config.backbone.name)
-        from workbench.core import weights
+        built = model_lib.build_model(structure, num_classes)
+        spec = backbone_catalogue.get_backbone(config.backbone.name)
+        from workbench.core.engine import weights
 
         partial = weights.effective_transfer(config.backbone) == "partial"
-        return model.apply_freeze(built, config.freeze, spec, pretrained=weights.is_pretrained(config.backbone),
+        return model_lib.apply_freeze(built, config.freeze, spec, pretrained=weights.is_pretrained(config.backbone),
                                   transfer=config.backbone if partial else None)
     finally:
         keras_lock.release()
@@ -83,6 +84,6 @@ def count_trainable(config, num_classes: int):
 
 def probe_devices() -> str:
     """"GPU: NVIDIA ... 80 GB" or "CPU only": imports TensorFlow, so only on a pool thread."""
-    from workbench.core import devices
+    from workbench.core.engine import devices
 
     return devices.describe_devices(devices.list_gpus())

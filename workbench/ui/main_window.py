@@ -33,15 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 import workbench
-from workbench.core.config import (
-    ConfigError,
-    Problem,
-    RunConfig,
-    load_config,
-    save_config,
-    validate,
-)
-from workbench.core.events import (
+from workbench.core.base.events import (
     BatchEnd,
     EpochEnd,
     Event,
@@ -50,7 +42,10 @@ from workbench.core.events import (
     RunFinished,
     RunStarted,
 )
-from workbench.core.model import FreezeSummary
+from workbench.core.base.problems import ConfigError, Problem
+from workbench.core.config.run import RunConfig, load_config, save_config
+from workbench.core.config.validate import validate
+from workbench.core.engine.model import FreezeSummary
 from workbench.resources import resource_path
 from workbench.ui import settings as keys
 from workbench.ui.compare import TransferComparison
@@ -227,7 +222,7 @@ class MainWindow(QMainWindow):
 
     def _build_views(self) -> QTabWidget:
         """Live curves, saved runs, evaluation and prediction, as tabs of the central area."""
-        from workbench.core.runs import default_runs_dir
+        from workbench.core.runs.store import default_runs_dir
 
         self.runs_panel = RunsPanel(Path(self.runs_dir) if self.runs_dir else default_runs_dir())
         self.evaluate_panel = EvaluatePanel(self.pool, self.model_pool, self.model_cancel)
@@ -351,7 +346,7 @@ class MainWindow(QMainWindow):
         self.device_label.setToolTip(message)
 
     def _build_status_bar(self) -> None:
-        from workbench.core.runs import default_runs_dir
+        from workbench.core.runs.store import default_runs_dir
 
         runs = Path(self.runs_dir) if self.runs_dir else default_runs_dir()
         self.runs_label = QLabel(f"Runs: {runs}")
@@ -575,7 +570,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def resume_run_dialog(self) -> None:
-        from workbench.core.runs import default_runs_dir
+        from workbench.core.runs.store import default_runs_dir
 
         start = str(Path(self.runs_dir) if self.runs_dir else default_runs_dir())
         folder = QFileDialog.getExistingDirectory(self, "Choose a run folder to resume", start)
@@ -588,8 +583,8 @@ class MainWindow(QMainWindow):
         The panels show the run's config; the curves show its earlier epochs (from
         metrics.csv) and then continue. The core refuses a finished run, with a dialog.
         """
-        from workbench.core.checkpoint import read_state
-        from workbench.core.runs import CHECKPOINT_FILE, CONFIG_FILE
+        from workbench.core.engine.checkpoint import read_state
+        from workbench.core.runs.store import CHECKPOINT_FILE, CONFIG_FILE
 
         if self.runner.running:
             return False
@@ -619,7 +614,7 @@ class MainWindow(QMainWindow):
 
     def _show_earlier_epochs(self, run_dir: str, through_epoch: int) -> None:
         """A resumed run's curves start with the epochs it had done (metrics.csv is small)."""
-        from workbench.core.runs import read_metrics
+        from workbench.core.runs.store import read_metrics
 
         for row in read_metrics(run_dir):
             if row["epoch"] <= through_epoch:

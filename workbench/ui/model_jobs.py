@@ -83,8 +83,8 @@ _cached: dict[str, tuple[int, Any]] = {}  # run folder -> (model file mtime, Run
 
 def run_model(run_dir: str | os.PathLike) -> Any:
     """The run's RunModel, loaded once and reused while its model file stays the same (call under the lock)."""
-    from workbench.core.predict import load_run_model
-    from workbench.core.runs import MODEL_FILE
+    from workbench.core.analysis.predict import load_run_model
+    from workbench.core.runs.store import MODEL_FILE
 
     key = os.path.abspath(run_dir)
     try:
@@ -140,7 +140,7 @@ def _mistake_thumbnails(evaluation: Any, limit: int = MAX_GALLERY) -> list[np.nd
 
 def evaluate(run_dir: str, top_k: int, cancel: threading.Event | None = None) -> EvaluationResult:
     """evaluate_run on the run's validation split (saves evaluation.json), then the mistakes' thumbnails."""
-    from workbench.core.evaluation import evaluate_run
+    from workbench.core.analysis.evaluation import evaluate_run
 
     with holding_keras(cancel):
         evaluation = evaluate_run(run_dir, top_k=top_k)
@@ -149,7 +149,7 @@ def evaluate(run_dir: str, top_k: int, cancel: threading.Event | None = None) ->
 
 def load_saved_evaluation(run_dir: str) -> EvaluationResult | None:
     """The run's last saved evaluation (no model needed), or None."""
-    from workbench.core.evaluation import EVALUATION_FILE, load_evaluation
+    from workbench.core.analysis.evaluation import EVALUATION_FILE, load_evaluation
 
     evaluation = load_evaluation(run_dir)
     if evaluation is None:
@@ -176,7 +176,7 @@ class PredictionResult:
 def predict(
     run_dir: str, paths: Sequence[str], top_k: int, mc_passes: int, cancel: threading.Event | None = None
 ) -> PredictionResult:
-    from workbench.core.predict import predict_images
+    from workbench.core.analysis.predict import predict_images
 
     started = time.perf_counter()
     with holding_keras(cancel):
@@ -200,8 +200,8 @@ class GradCamResult:
 
 def grad_cam(run_dir: str, path: str, class_name: str, cancel: threading.Event | None = None) -> GradCamResult:
     """Grad-CAM for `class_name` on one image, computed at the model's input size, shown at preview size."""
-    from workbench.core import gradcam
-    from workbench.core.dataset import load_image
+    from workbench.core.analysis import gradcam
+    from workbench.core.data.decode import load_image
 
     with holding_keras(cancel):
         run = run_model(run_dir)
@@ -216,7 +216,7 @@ def grad_cam(run_dir: str, path: str, class_name: str, cancel: threading.Event |
 
 def export(run_dir: str, fmt: str, cancel: threading.Event | None = None) -> Any:
     """export_run (with its reload-and-compare check): an ExportResult."""
-    from workbench.core.export import export_run
+    from workbench.core.analysis.export import export_run
 
     with holding_keras(cancel):
         return export_run(run_model(run_dir), fmt)  # the loaded model is reused: one load for several formats

@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from workbench.core.events import BatchEnd, EpochEnd
+from workbench.core.base.events import BatchEnd, EpochEnd
 
 TRAIN_COLOR = "#2563eb"
 VAL_COLOR = "#ea580c"

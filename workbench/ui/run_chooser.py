@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QSizePolicy, QWidget
 
-from workbench.core.runs import RunRecord
+from workbench.core.runs.store import RunRecord
 from workbench.ui.run_curves import run_label
 
 

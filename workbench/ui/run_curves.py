@@ -17,7 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from workbench.core.runs import RunRecord
+from workbench.core.runs.store import RunRecord
 from workbench.ui.plots import TRAIN_COLOR, VAL_COLOR
 
 # Distinct on white and for the common colour-vision deficiencies (Okabe-Ito, then Tableau).

@@ -16,15 +16,15 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
-from workbench.core.child_process import ChildCall
-from workbench.core.events import BatchEnd
+from workbench.core.base.events import BatchEnd
+from workbench.core.process.child_process import ChildCall
 from workbench.ui.jobs import keras_lock
 from workbench.ui.worker import BATCH_INTERVAL_S, BatchThrottle, ThreadRunner, crash_report
 
 SweepFunction = Callable[..., Any]
 
 
-_core_sweep = ChildCall("workbench.core.sweep:run_sweep")  # in a child process, as worker.py explains
+_core_sweep = ChildCall("workbench.core.train.sweep:run_sweep")  # in a child process, as worker.py explains
 
 
 class SweepWorker(QObject):

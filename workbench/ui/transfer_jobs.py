@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.core.config import RunConfig
+from workbench.core.config.run import RunConfig
 
 # The freeze map gives up waiting after this long (a run or another build holds Keras) and is
 # asked for again later, so that it never keeps a pool thread for a whole training run.
@@ -53,7 +53,7 @@ def structure_key(config: RunConfig) -> tuple:
 
 def map_key(config: RunConfig) -> tuple:
     """Everything the freeze map depends on: the structure, the transfer and the freeze policy."""
-    from workbench.core import weights
+    from workbench.core.engine import weights
 
     b, f = config.backbone, config.freeze
     kind = weights.effective_transfer(b)
@@ -78,11 +78,12 @@ def build_freeze_map(config: RunConfig, cancel: threading.Event | None = None,
 
 
 def _build(config: RunConfig) -> FreezeMap:
-    from workbench.core import backbones, weights
-    from workbench.core import model as model_lib
-    from workbench.core.config import FreezeConfig
+    from workbench.core.config import backbone_catalogue
+    from workbench.core.config.run import FreezeConfig
+    from workbench.core.engine import model as model_lib
+    from workbench.core.engine import weights
 
-    spec = backbones.get_backbone(config.backbone.name)
+    spec = backbone_catalogue.get_backbone(config.backbone.name)
     structure = config.replace(**{"backbone.weights": "none", "backbone.weights_file": ""})
     built = model_lib.build_model(structure, 2)
     pretrained = weights.is_pretrained(config.backbone)
@@ -122,7 +123,7 @@ class SavedBackbone:
 
 def save_backbone(run_dir: str, name: str, runs_dir: str, cancel: threading.Event | None = None) -> SavedBackbone:
     """core.weights.save_run_backbone under the Keras lock (it loads the run's model)."""
-    from workbench.core.weights import save_run_backbone, saved_backbone_info
+    from workbench.core.engine.weights import save_run_backbone, saved_backbone_info
     from workbench.ui.model_jobs import holding_keras
 
     with holding_keras(cancel):

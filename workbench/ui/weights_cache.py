@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.core.config import RunConfig
+from workbench.core.config.run import RunConfig
 
 
 def imagenet_cached(config: RunConfig) -> bool | None:
@@ -11,12 +11,13 @@ def imagenet_cached(config: RunConfig) -> bool | None:
     Any failure there means "unknown": a display hint must never break the window.
     """
     try:
-        from workbench.core import backbones, weights
+        from workbench.core.config import backbone_catalogue
+        from workbench.core.engine import weights
 
         check = weights.imagenet_weights_cached
     except (ImportError, AttributeError):
         return None
-    spec = backbones.BACKBONES.get(config.backbone.name)
+    spec = backbone_catalogue.BACKBONES.get(config.backbone.name)
     if spec is None or not spec.imagenet or not getattr(spec, "imagenet_file", ""):
         return None
     try:

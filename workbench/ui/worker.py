@@ -18,9 +18,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
-from workbench.core.child_process import ChildCall, ChildFailed
-from workbench.core.config import RunConfig
-from workbench.core.events import BatchEnd, Event, RunFailed, RunFinished
+from workbench.core.base.events import BatchEnd, Event, RunFailed, RunFinished
+from workbench.core.config.run import RunConfig
+from workbench.core.process.child_process import ChildCall, ChildFailed
 from workbench.ui.jobs import keras_lock
 
 RunFunction = Callable[..., RunFinished | RunFailed]
@@ -31,7 +31,7 @@ BATCH_INTERVAL_S = 1 / 18
 # Real runs train in a child process (core/child_process.py): TensorFlow's C++ calls hold the
 # GIL, and on a thread of this process they would freeze the window. The worker's thread only
 # relays the child's events. Tests pass their own `run_fn`, which runs on the thread itself.
-_core_run = ChildCall("workbench.core.training:run")
+_core_run = ChildCall("workbench.core.train.run:run")
 
 
 def crash_report(title: str, exc: BaseException) -> RunFailed:

@@ -15,7 +15,9 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QLineEdit, QVBoxLayout, QWidget
 
-from workbench.core.config import Problem, RunConfig, get_field, set_field
+from workbench.core.base.problems import Problem
+from workbench.core.config.fields import get_field, set_field
+from workbench.core.config.run import RunConfig
 from workbench.ui.fields import InputError, mark_problem
 
 

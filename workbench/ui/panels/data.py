@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.backbones import BACKBONES
-from workbench.core.config import RunConfig
+from workbench.core.config.backbone_catalogue import BACKBONES
+from workbench.core.config.run import RunConfig
 from workbench.ui.fields import FloatEdit, PathEdit
 from workbench.ui.panels.base import ConfigPanel
 

@@ -34,9 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.config import Problem, RunConfig
-from workbench.core.events import BatchEnd, EpochEnd, Message, RunFailed, RunStarted
-from workbench.core.sweep import (
+from workbench.core.base.events import BatchEnd, EpochEnd, Message, RunFailed, RunStarted
+from workbench.core.base.problems import Problem
+from workbench.core.config.run import RunConfig
+from workbench.core.train.sweep import (
     SweepConfig,
     SweepFinished,
     SweepResult,

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.export import FILE_NAMES, FORMATS
+from workbench.core.analysis.export import FILE_NAMES, FORMATS
 from workbench.ui import model_jobs
 from workbench.ui.jobs import BackgroundJobs
 

@@ -39,9 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.child_process import ChildCall
-from workbench.core.config import ConfigError, Problem, get_field, set_field
-from workbench.core.events import (
+from workbench.core.base.events import (
     GanEvaluated,
     GanSamples,
     GanStarted,
@@ -50,14 +48,16 @@ from workbench.core.events import (
     RunFailed,
     RunFinished,
 )
-from workbench.core.gan_config import (
+from workbench.core.base.problems import ConfigError, Problem
+from workbench.core.config.fields import get_field, set_field
+from workbench.core.config.gan import (
     GanConfig,
     feature_problems,
     load_gan_config,
     save_gan_config,
     validate_gan,
 )
-from workbench.core.gan_sweep import (
+from workbench.core.gan.sweep import (
     GanSweepConfig,
     GanSweepFinished,
     GanSweepResult,
@@ -67,6 +67,7 @@ from workbench.core.gan_sweep import (
     parse_rates,
     validate_gan_sweep,
 )
+from workbench.core.process.child_process import ChildCall
 from workbench.ui.fields import (
     CheckGroup,
     ChoiceCombo,
@@ -85,15 +86,15 @@ COLORS = {"d_loss": "#2563eb", "g_loss": "#ea580c", "d_real": "#16a34a", "d_fake
 SWEEP_COLUMNS = ("Rate", "Status", "FID", "Inception Score", "Steps", "Run folder")
 
 
-_core_gan_run = ChildCall("workbench.core.gan:run")  # in a child process, as ui/worker.py explains
+_core_gan_run = ChildCall("workbench.core.gan.training:run")  # in a child process, as ui/worker.py explains
 
 
-_core_gan_sweep = ChildCall("workbench.core.gan_sweep:run_gan_sweep")
+_core_gan_sweep = ChildCall("workbench.core.gan.sweep:run_gan_sweep")
 
 
 def compute_run_fid(run_dir: str, evaluation, cancel: threading.Event):
     """On a model-pool thread, under the Keras lock: FID of a GAN run's generator (core.fid.evaluate_run)."""
-    from workbench.core import fid
+    from workbench.core.gan import fid
     from workbench.ui.model_jobs import holding_keras
 
     with holding_keras(cancel):
@@ -157,7 +158,7 @@ class GanLabPanel(QWidget):
                  parent: QWidget | None = None, run_fn: RunFunction | None = None, sweep_fn=None,
                  config: GanConfig | None = None):
         super().__init__(parent)
-        from workbench.core.gan import gan_runs_root
+        from workbench.core.gan.training import gan_runs_root
 
         self.runs_root = gan_runs_root(runs_dir)
         self.config = config or default_gan_config()
@@ -236,7 +237,7 @@ class GanLabPanel(QWidget):
         return spin
 
     def _build_form(self) -> QWidget:
-        from workbench.core.backbones import BACKBONES
+        from workbench.core.config.backbone_catalogue import BACKBONES
 
         box = QWidget()
         outer = QVBoxLayout(box)
@@ -491,7 +492,7 @@ class GanLabPanel(QWidget):
         return path.split(".")[-1].replace("_", " ")
 
     def _show_source(self) -> None:
-        from workbench.core.fid import describe_source
+        from workbench.core.gan.fid import describe_source
 
         problems = feature_problems(self.config.evaluation)
         self.source_label.setText("FID uses: " + (describe_source(self.config.evaluation) if not problems

@@ -15,8 +15,9 @@ from PySide6.QtCore import QEvent, Qt, QThreadPool, QTimer, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
 
-from workbench.core.backbones import BACKBONES
-from workbench.core.config import ACTIVATIONS, RunConfig, set_field
+from workbench.core.config.backbone_catalogue import BACKBONES
+from workbench.core.config.fields import set_field
+from workbench.core.config.run import ACTIVATIONS, RunConfig
 from workbench.ui.fields import CheckGroup, ChoiceCombo, FloatEdit, IntListEdit, RadioGroup
 from workbench.ui.freeze_map import LOADING_TEXT, FreezeBar, FreezeMapDialog
 from workbench.ui.jobs import BackgroundJobs
@@ -257,7 +258,7 @@ class RegularizationPanel(ConfigPanel):
 
     def _map_problem(self) -> str:
         """Why no map can be built for these settings (an unknown backbone, a size out of range), or ""."""
-        from workbench.core.config import validate
+        from workbench.core.config.validate import validate
 
         fields = ("backbone.name", "backbone.width", "data.image_size")
         problems = [p for p in validate(self.config, check_paths=False) if p.field in fields]

@@ -38,8 +38,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.config import RunConfig, save_config
-from workbench.core.runs import CONFIG_FILE, RunRecord, load_run
+from workbench.core.config.run import RunConfig, save_config
+from workbench.core.runs.store import CONFIG_FILE, RunRecord, load_run
 from workbench.ui.jobs import BackgroundJobs
 from workbench.ui.run_chooser import best_val_accuracy
 from workbench.ui.run_curves import RunCurves, run_label
@@ -75,9 +75,9 @@ def list_runs(root: str | os.PathLike, cache: RunCache | None = None) -> list[Ru
     read again: the list refreshes on the GUI thread at each run's start and end, and reading
     200 runs takes a quarter of a second.
     """
-    from workbench.core.gan import GAN_RUNS_DIR
-    from workbench.core.sweep import SWEEP_FILE
-    from workbench.core.weights import SAVED_BACKBONES_DIR
+    from workbench.core.engine.weights import SAVED_BACKBONES_DIR
+    from workbench.core.gan.training import GAN_RUNS_DIR
+    from workbench.core.train.sweep import SWEEP_FILE
 
     root = Path(root)
     try:  # not runs: weights/ (backbones saved from runs), gan/ (the GAN lab's runs), sweep-<id>/ (a sweep's table)
@@ -569,7 +569,7 @@ class RunsPanel(QWidget):
 
     def save_backbone(self, run_dir: str | os.PathLike, name: str) -> int:
         """Save the run's backbone as <runs>/weights/<name>.weights.h5 on a background job; its id (0: not started)."""
-        from workbench.core.weights import SAVED_BACKBONES_DIR
+        from workbench.core.engine.weights import SAVED_BACKBONES_DIR
         from workbench.ui.transfer_jobs import save_backbone
 
         clean = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip()).strip("-.")

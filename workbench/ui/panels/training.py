@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.config import RunConfig
+from workbench.core.config.run import RunConfig
 from workbench.ui.fields import ChoiceCombo, FloatEdit, ToggleAmount
 from workbench.ui.panels.base import ConfigPanel
 
@@ -151,8 +151,7 @@ class TrainingPanel(ConfigPanel):
     @Slot()
     def show_tensorboard_command(self) -> QMessageBox:
         """Show (and let the user copy) the command that opens the runs' TensorBoard logs."""
-        from workbench.core.runs import default_runs_dir
-        from workbench.core.training import tensorboard_command
+        from workbench.core.runs.store import default_runs_dir, tensorboard_command
 
         command = tensorboard_command(self.runs_dir or default_runs_dir())
         box = QMessageBox(QMessageBox.Icon.Information, "TensorBoard",

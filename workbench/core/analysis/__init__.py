@@ -1,0 +1,1 @@
+"""Judging and using a trained run: evaluation, prediction, Grad-CAM, exports."""

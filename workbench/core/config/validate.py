@@ -1,0 +1,217 @@
+"""Every problem with a RunConfig, worded for a person and tied to its field."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from workbench.core.base.problems import Problem
+from workbench.core.config.run import (
+    ACTIVATIONS,
+    DROPOUT_KINDS,
+    DROPOUT_PLACEMENTS,
+    FREEZE_POLICIES,
+    JIT_CHOICES,
+    MONITORS,
+    OPTIMIZERS,
+    POOLINGS,
+    PRECISIONS,
+    TRANSFER_RESTS,
+    TRANSFERS,
+    WEIGHT_SOURCES,
+    DataConfig,
+    RunConfig,
+)
+
+_COUNT_CACHE: dict[str, tuple[tuple, dict[str, int]]] = {}
+
+
+def validate(config: RunConfig, check_paths: bool = True) -> list[Problem]:
+    """Every problem with the values, worded for a person; empty when the run can start."""
+    from workbench.core.config import backbone_catalogue
+
+    problems: list[Problem] = []
+
+    def bad(path: str, message: str) -> None:
+        problems.append(Problem(path, message))
+
+    d, b, h, dr, fr, t = (
+        config.data, config.backbone, config.head, config.dropout, config.freeze, config.training
+    )
+
+    # data
+    if not d.folder.strip():
+        bad("data.folder", "choose a folder of images (one sub-folder per class)")
+    elif check_paths and not Path(d.folder).is_dir():
+        bad("data.folder", f"folder not found: {d.folder}")
+    if d.validation_folder.strip():
+        if check_paths and not Path(d.validation_folder).is_dir():
+            bad("data.validation_folder", f"folder not found: {d.validation_folder}")
+    elif d.folds < 2 and not 0.0 < d.validation_split < 1.0:
+        bad("data.validation_split", "must be between 0 and 1 (e.g. 0.2 keeps 20 % for validation)")
+    problems += _fold_problems(d, check_paths)
+    for name in ("rotation", "zoom", "contrast"):
+        v = getattr(d.augment, name)
+        if not 0.0 <= v < 1.0:
+            bad(f"data.augment.{name}", "must be between 0 and 1")
+
+    # backbone
+    spec = backbone_catalogue.BACKBONES.get(b.name)
+    if spec is None:
+        bad("backbone.name", f"unknown backbone '{b.name}'; choose one of: {', '.join(backbone_catalogue.BACKBONES)}")
+    else:
+        if d.image_size < spec.min_size:
+            bad("data.image_size", f"{spec.name} needs images of at least {spec.min_size} px (got {d.image_size})")
+        if d.image_size > 1024:
+            bad("data.image_size", "must be at most 1024 px")
+        if b.width not in spec.widths:
+            allowed = ", ".join(str(w) for w in spec.widths)
+            bad("backbone.width", f"{spec.name} supports width {allowed}")
+        if b.weights == "imagenet" and b.transfer != "zero" and not spec.imagenet:
+            bad("backbone.weights", f"{spec.name} has no ImageNet weights; choose 'none' or a file")
+    if b.weights not in WEIGHT_SOURCES:
+        bad("backbone.weights", f"must be one of: {', '.join(WEIGHT_SOURCES)}")
+    if b.transfer not in TRANSFERS:
+        bad("backbone.transfer", f"must be one of: {', '.join(TRANSFERS)}")
+    elif b.transfer == "partial":
+        if b.weights == "none":
+            bad("backbone.transfer", "partial transfer keeps pretrained blocks: choose ImageNet or a "
+                                     "weights file, or 'zero' transfer for random weights")
+        if spec is not None and not 1 <= b.keep_blocks < len(spec.blocks):
+            bad("backbone.keep_blocks", f"{spec.name} has {len(spec.blocks)} blocks: keep between 1 "
+                                        f"and {len(spec.blocks) - 1} of them")
+        if b.rest not in TRANSFER_RESTS:
+            bad("backbone.rest", f"must be one of: {', '.join(TRANSFER_RESTS)}")
+    if b.weights == "file" and b.transfer != "zero":
+        if not b.weights_file.strip():
+            bad("backbone.weights_file", "choose a weights file (.weights.h5 or .keras)")
+        elif check_paths and not Path(b.weights_file).is_file():
+            bad("backbone.weights_file", f"weights file not found: {b.weights_file}")
+
+    # head
+    if h.pooling not in POOLINGS:
+        bad("head.pooling", f"must be one of: {', '.join(POOLINGS)}")
+    if h.activation not in ACTIVATIONS:
+        bad("head.activation", f"must be one of: {', '.join(ACTIVATIONS)}")
+    if any(u < 1 or u > 65536 for u in h.dense_units):
+        bad("head.dense_units", "each dense layer needs between 1 and 65536 units")
+
+    # dropout
+    if dr.kind not in DROPOUT_KINDS:
+        bad("dropout.kind", f"must be one of: {', '.join(DROPOUT_KINDS)}")
+    if not 0.0 <= dr.rate < 1.0:
+        bad("dropout.rate", "must be at least 0 and below 1 (a rate of 1 would drop everything)")
+    for p in dr.placement:
+        if p not in DROPOUT_PLACEMENTS:
+            bad("dropout.placement", f"unknown placement '{p}'; choose from: {', '.join(DROPOUT_PLACEMENTS)}")
+    if dr.kind in ("spatial", "dropblock") and dr.rate > 0 and dr.placement and "feature_map" not in dr.placement:
+        bad("dropout.placement", f"{dr.kind} dropout works on feature maps: add the 'feature_map' placement")
+    if "after_dense" in dr.placement and not h.dense_units:
+        bad("dropout.placement", "'after_dense' needs at least one dense layer in the head")
+    if dr.block_size < 1:
+        bad("dropout.block_size", "must be at least 1")
+    if dr.ramp_epochs < 0:
+        bad("dropout.ramp_epochs", "must be 0 (no ramp) or a number of epochs")
+
+    # freeze
+    if fr.policy not in FREEZE_POLICIES:
+        bad("freeze.policy", f"must be one of: {', '.join(FREEZE_POLICIES)}")
+    if fr.policy == "top_layers" and fr.layers < 1:
+        bad("freeze.layers", "choose how many top layers to train (at least 1)")
+    if fr.policy == "top_blocks":
+        if fr.blocks < 1:
+            bad("freeze.blocks", "choose how many top blocks to train (at least 1)")
+        elif spec is not None and fr.blocks > len(spec.blocks):
+            bad("freeze.blocks", f"{spec.name} has {len(spec.blocks)} blocks")
+    if fr.policy == "custom" and not fr.trainable_layers:
+        bad("freeze.trainable_layers", "choose the backbone layers that train (or the policy 'all' to train "
+                                       "the head only)")
+
+    # training
+    if not 1 <= t.epochs <= 10000:
+        bad("training.epochs", "must be between 1 and 10000")
+    if not 1 <= t.batch_size <= 4096:
+        bad("training.batch_size", "must be between 1 and 4096")
+    if not 0.0 < t.learning_rate <= 10.0:
+        bad("training.learning_rate", "must be above 0 (typical: 1e-3 for a new head, 1e-5 for fine-tuning)")
+    if t.optimizer not in OPTIMIZERS:
+        bad("training.optimizer", f"must be one of: {', '.join(OPTIMIZERS)}")
+    if not 0.0 <= t.momentum < 1.0:
+        bad("training.momentum", "must be at least 0 and below 1")
+    if not 0.0 <= t.label_smoothing < 1.0:
+        bad("training.label_smoothing", "must be at least 0 and below 1")
+    if t.seed < 0:
+        bad("training.seed", "must be 0 or more")
+    if t.patience < 1:
+        bad("training.patience", "must be at least 1 epoch")
+    if t.monitor not in MONITORS:
+        bad("training.monitor", f"must be one of: {', '.join(MONITORS)}")
+    if t.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        bad("training.tensorboard", "TensorBoard logs need the tensorboard package: pip install tensorboard")
+    if t.divergence_factor <= 1.0:
+        bad("training.divergence_factor", "must be above 1")
+    if t.two_phase:
+        if not 1 <= t.phase1_epochs < t.epochs:
+            bad("training.phase1_epochs", f"the head-only phase needs at least 1 epoch and must leave "
+                                          f"some of the {t.epochs} epochs for fine-tuning")
+        if fr.policy == "all" and b.transfer != "partial":
+            bad("freeze.policy", "two-phase fine-tuning unfreezes layers in its second phase: choose "
+                                 "top layers, top blocks or none (fine-tune everything)")
+        if not 0.0 < t.finetune_lr_factor <= 10.0:
+            bad("training.finetune_lr_factor", "must be above 0 (typical: 0.1, a tenth of the learning rate)")
+    if t.mixed_precision not in PRECISIONS:
+        bad("training.mixed_precision", f"must be one of: {', '.join(PRECISIONS)}")
+    if t.jit_compile not in JIT_CHOICES:
+        bad("training.jit_compile", f"must be one of: {', '.join(JIT_CHOICES)}")
+    return problems
+
+
+def _fold_problems(d: DataConfig, check_paths: bool) -> list[Problem]:
+    """k-fold settings: a fold that exists, no separate validation folder, enough images per class.
+
+    Images are counted by file name here (instant); the dataset scan checks their contents.
+    """
+    if d.folds < 0 or d.folds > 100:
+        return [Problem("data.folds", "must be between 2 and 100 (or 0 for a plain validation split)")]
+    if d.folds < 2:
+        return []
+    problems = []
+    if not 0 <= d.fold < d.folds:
+        problems.append(Problem("data.fold", f"must be between 0 and {d.folds - 1}: "
+                                             f"the index of the part held out for validation"))
+    if d.validation_folder.strip():
+        problems.append(Problem("data.folds", "k-fold splits the training folder: leave the validation folder empty"))
+    elif check_paths and d.folder.strip() and Path(d.folder).is_dir():
+        for name, count in _images_per_class(d.folder).items():
+            if 0 < count < d.folds:
+                problems.append(Problem(
+                    "data.folds", f"class '{name}' has {count} image(s): {d.folds}-fold cross-validation "
+                                  f"needs at least {d.folds} per class"))
+    return problems
+
+
+def _images_per_class(folder: str) -> dict[str, int]:
+    """Image files (by name) per class sub-folder; cached until a class folder changes."""
+    from workbench.core.base.images import IMAGE_EXTENSIONS
+
+    root = Path(folder)
+    try:
+        classes = sorted((e for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")),
+                         key=lambda e: e.name)
+        key = tuple((e.name, e.stat().st_mtime_ns) for e in classes)
+    except OSError:
+        return {}
+    cached = _COUNT_CACHE.get(str(root))
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    counts = {}
+    for entry in classes:
+        n = 0
+        for _dirpath, dirnames, filenames in os.walk(entry.path):
+            dirnames[:] = [x for x in dirnames if not x.startswith(".")]
+            n += sum(1 for f in filenames
+                     if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS)
+        counts[entry.name] = n
+    _COUNT_CACHE[str(root)] = (key, counts)
+    return counts

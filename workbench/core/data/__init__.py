@@ -1,0 +1,1 @@
+"""Images on disk: scanning, splits, and the tf.data pipeline."""

@@ -1,0 +1,273 @@
+"""Images on disk -> checked lists -> tf.data pipelines.
+
+A dataset is a folder with one sub-folder per class. `scan_folder` opens every
+candidate file with Pillow (content, not extension, decides) and reports what it
+left out in plain words; `split_items` holds back a stratified validation part;
+`make_dataset` streams the files through Pillow into batches. Pillow decodes
+everything (CMYK JPEG, 16-bit PNG, palettes, EXIF rotation) the same way in the
+scan, in training and in prediction, and releases the GIL while it works, so a
+thread pool and tf.data's parallel map both use every core.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.core.base.problems import Problem
+from workbench.core.config.run import AugmentConfig, DataConfig
+from workbench.core.data.decode import load_image
+from workbench.core.data.scan import ScanReport, scan_folder
+from workbench.core.data.splits import kfold_split, split_items
+
+
+def too_few_for_folds(report: ScanReport, folds: int) -> list[Problem]:
+    return [
+        Problem("data.folds", f"class '{name}' has {count} usable image(s): {folds}-fold "
+                              f"cross-validation needs at least {folds} per class")
+        for name, count in report.counts.items()
+        if count < folds
+    ]
+
+
+
+class SkipCounter:
+    """Files that could not be read during training (deleted or damaged after the scan).
+
+    tf.data calls `add` from its worker threads; read `count` / `paths` from anywhere.
+    Each file counts once however many epochs skip it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reasons: dict[str, str] = {}
+
+    def add(self, path: str, reason: str) -> None:
+        with self._lock:
+            self._reasons.setdefault(path, reason)
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self._reasons)
+
+    @property
+    def paths(self) -> list[str]:
+        with self._lock:
+            return list(self._reasons)
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._reasons)
+
+
+class ReadCounter:
+    """How many images the training pipeline has decoded so far (tf.data's threads count).
+
+    Compared with the images the model has taken, it tells whether the next batch was
+    ready when a step began: the only view into a tf.data stall, since Keras pulls the
+    batch inside the compiled step.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+
+def make_dataset(
+    items: Sequence[tuple[str, int]],
+    num_classes: int,
+    image_size: int,
+    batch_size: int,
+    *,
+    training: bool,
+    augment: AugmentConfig | None = None,
+    seed: int = 0,
+    cache: bool = False,
+    shuffle: bool | None = None,
+    skip_counter: SkipCounter | None = None,
+    read_counter: ReadCounter | None = None,
+):
+    """A tf.data.Dataset of (float32 images [B,S,S,3] in 0..255, one-hot float32 labels [B,C]).
+
+    Files stream from disk (memory does not grow with the number of images) unless `cache`
+    keeps the decoded images (as uint8). A file that cannot be read is skipped and noted in
+    `skip_counter`. Training data is reshuffled every epoch from `seed`; augmentation runs
+    only when `training` is true and `augment.enabled`.
+    """
+    import tensorflow as tf
+
+    shuffle = training if shuffle is None else shuffle
+    autotune = tf.data.AUTOTUNE
+    paths = [os.fsencode(p) for p, _ in items]  # bytes survive any file name
+    labels = np.array([label for _, label in items], dtype=np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((tf.constant(paths, tf.string, shape=[len(paths)]), labels))
+    n = max(len(items), 1)
+    if shuffle and not cache:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)  # shuffles names, not pixels
+
+    def read(path: bytes) -> tuple[np.ndarray, bool]:
+        try:
+            return load_image(os.fsdecode(path), image_size), True
+        except Exception as exc:  # deleted, damaged, permissions: skip, never crash training
+            if skip_counter is not None:
+                skip_counter.add(os.fsdecode(path), str(exc) or type(exc).__name__)
+            return np.zeros((image_size, image_size, 3), np.uint8), False
+        finally:
+            if read_counter is not None:
+                read_counter.add()
+
+    def decode(path, label):
+        image, ok = tf.numpy_function(read, [path], [tf.uint8, tf.bool])
+        image.set_shape([image_size, image_size, 3])
+        ok.set_shape([])
+        return image, label, ok
+
+    def was_read(image, label, ok):
+        return ok
+
+    def drop_flag(image, label, ok):
+        return image, label
+
+    def to_float(images, labels):
+        return tf.cast(images, tf.float32), tf.one_hot(labels, num_classes, dtype=tf.float32)
+
+    ds = ds.map(decode, num_parallel_calls=autotune, deterministic=True)
+    ds = ds.filter(was_read).map(drop_flag)
+    if cache:
+        ds = ds.cache()  # uint8: a quarter of the memory of float32
+        if shuffle:
+            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(to_float, num_parallel_calls=autotune, deterministic=True)
+    if training and augment is not None and augment.enabled:
+        augmenter = _augmenter(augment, seed)
+
+        def augmented(images, labels):
+            return augmenter(images), labels
+
+        # One batch at a time: the layers draw from a stateful seed generator, and parallel
+        # calls would consume it in a varying order, so a seeded run would not repeat.
+        # Prefetching still overlaps augmentation with training.
+        ds = ds.map(augmented)
+    return ds.prefetch(autotune)
+
+
+def _augmenter(augment: AugmentConfig, seed: int) -> Callable:
+    """Keras preprocessing layers run in the input pipeline, so the saved model stays plain."""
+    import keras
+
+    layers: list[Any] = []
+    if augment.flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    if augment.rotation > 0:
+        layers.append(keras.layers.RandomRotation(augment.rotation, seed=seed + 1))
+    if augment.zoom > 0:
+        layers.append(keras.layers.RandomZoom(augment.zoom, seed=seed + 2))
+    if augment.contrast > 0:
+        layers.append(keras.layers.RandomContrast(augment.contrast, value_range=(0, 255), seed=seed + 3))
+
+    def apply(images):
+        for layer in layers:
+            images = layer(images, training=True)
+        return images
+
+    return apply
+
+
+@dataclass
+class PreparedData:
+    class_names: tuple[str, ...]
+    train: Any  # tf.data.Dataset, None when `problems` is not empty
+    val: Any
+    train_count: int
+    val_count: int
+    steps_per_epoch: int
+    problems: tuple[Problem, ...]  # blocking only: when not empty, do not train
+    report: ScanReport
+    val_report: ScanReport | None = None  # the validation folder's scan, when one is used
+    warnings: tuple[Problem, ...] = ()  # files and classes left out, from both scans
+
+
+def prepare_data(
+    data: DataConfig, batch_size: int, seed: int, skip_counter: SkipCounter | None = None,
+    read_counter: ReadCounter | None = None,
+) -> PreparedData:
+    """Scan, split and build both pipelines for a run; blocking problems come back as values."""
+    report = scan_folder(data.folder)
+    problems = list(report.blocking)
+    warnings = list(report.warnings)
+    val_report = None
+    if data.validation_folder.strip():
+        val_report = scan_folder(data.validation_folder, field="data.validation_folder")
+        warnings += val_report.warnings
+        train_items, val_items = report.items, ()
+        if not Path(data.validation_folder).is_dir():
+            problems += val_report.blocking
+        elif not problems:
+            problems += _class_mismatch(report.class_names, val_report.class_names)
+            if not problems:
+                index = {name: i for i, name in enumerate(report.class_names)}
+                val_items = tuple((p, index[val_report.class_names[label]]) for p, label in val_report.items)
+    elif data.folds >= 2:
+        train_items, val_items = (), ()
+        if not problems:
+            problems += too_few_for_folds(report, data.folds)
+        if not problems:
+            train_items, val_items = kfold_split(report.items, data.folds, data.fold, seed)
+    else:
+        train_items, val_items = split_items(report.items, data.validation_split, seed)
+    if not problems and not val_items:
+        field_name = "data.validation_folder" if val_report else "data.validation_split"
+        problems.append(Problem(field_name, "no images are left for validation: add images to each class"))
+
+    prepared = PreparedData(
+        class_names=report.class_names,
+        train=None,
+        val=None,
+        train_count=len(train_items),
+        val_count=len(val_items),
+        steps_per_epoch=max(1, math.ceil(len(train_items) / batch_size)),
+        problems=tuple(problems),
+        report=report,
+        val_report=val_report,
+        warnings=tuple(warnings),
+    )
+    if problems:
+        return prepared
+    n = len(report.class_names)
+    prepared.train = make_dataset(train_items, n, data.image_size, batch_size, training=True,
+                                  augment=data.augment, seed=seed, cache=data.cache,
+                                  skip_counter=skip_counter, read_counter=read_counter)
+    prepared.val = make_dataset(val_items, n, data.image_size, batch_size, training=False,
+                                seed=seed, cache=data.cache, skip_counter=skip_counter)
+    return prepared
+
+
+def _class_mismatch(train: Sequence[str], val: Sequence[str]) -> list[Problem]:
+    missing, extra = sorted(set(train) - set(val)), sorted(set(val) - set(train))
+    if not (missing or extra):
+        return []
+    parts = []
+    if missing:
+        parts.append(f"it has no usable images for {', '.join(missing)}")
+    if extra:
+        parts.append(f"it has classes the training folder lacks: {', '.join(extra)}")
+    return [Problem("data.validation_folder",
+                    "the validation folder's classes must match the training folder's: " + "; ".join(parts))]

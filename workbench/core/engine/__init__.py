@@ -1,0 +1,1 @@
+"""Keras lives here: layers, backbones, weights, the model, compile, callbacks, devices."""

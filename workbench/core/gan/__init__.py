@@ -1,0 +1,1 @@
+"""The GAN lab's engine: networks, training, FID and sweeps."""

@@ -1,0 +1,442 @@
+"""Turn a RunConfig into a trained model and a stream of events.
+
+`run` is the one entry point the GUI worker and the CLI share. It never raises
+for a failed run: the failure becomes a RunFailed event (and return value), so
+the caller's thread always ends cleanly and the run folder keeps what it had.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from workbench.core.base.events import (
+    Event,
+    Message,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+from workbench.core.base.images import IMAGE_EXTENSIONS
+from workbench.core.base.problems import ConfigError
+from workbench.core.config import backbone_catalogue
+from workbench.core.config.run import FreezeConfig, RunConfig, load_config
+from workbench.core.config.validate import validate
+from workbench.core.data import pipeline
+from workbench.core.engine import batchnorm, checkpoint, features, perf, weights
+from workbench.core.engine import model as model_lib
+from workbench.core.engine.callbacks import (
+    DataUnavailable,
+    DivergenceGuard,
+    ModelSaver,
+    ProgressCallback,
+    ResumableEarlyStopping,
+)
+from workbench.core.engine.compile import compile_classifier, make_optimizer, monitor_mode
+from workbench.core.engine.dropout import make_ramp_callback
+from workbench.core.engine.perf import make_input_wait_monitor
+from workbench.core.runs.store import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    RunFolder,
+    RunStore,
+    load_run,
+    tensorboard_command,
+)
+
+Emit = Callable[[Event], None]
+
+
+class Diverged(Exception):
+    """Training blew up (NaN/inf or exploding loss)."""
+
+
+def run(
+    config: RunConfig | None,
+    emit: Emit,
+    stop_event: threading.Event | None = None,
+    *,
+    pause_event: threading.Event | None = None,
+    runs_dir: str | Path | None = None,
+    resume_from: str | Path | None = None,
+) -> RunFinished | RunFailed:
+    """Train `config` to the end, a stop request, or a failure; report everything through `emit`.
+
+    With `resume_from` (a run folder) the run continues in that folder from its last
+    checkpoint, with the folder's own config.json (`config` may then be None; if given
+    it must equal it) and `runs_dir` is not used.
+    """
+    stop_event = stop_event or threading.Event()
+    if resume_from is not None:
+        opened = _open_for_resume(config, Path(resume_from), emit)
+        if isinstance(opened, RunFailed):
+            return opened
+        config, folder = opened
+    else:
+        if config is None:
+            raise TypeError("run() needs a config, or resume_from")
+        problems = validate(config)
+        if problems:
+            return _fail(emit, None, "The configuration has problems", "\n".join(str(p) for p in problems), "invalid")
+        try:
+            folder = RunStore(runs_dir).create(config)
+        except OSError as exc:
+            return _fail(emit, None, "Cannot create the run folder", str(exc))
+
+    def record(event: Event) -> None:
+        try:
+            folder.append_event(event)
+        except OSError:  # a full disk must not kill the run's reporting
+            pass
+        emit(event)
+
+    try:
+        # clear_session, seed, precision policy, and the distribution strategy's scope for the whole run
+        with perf.run_environment(config.training, record, Message):
+            return _train(config, folder, record, stop_event, pause_event, resume=resume_from is not None)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an event
+        return _fail(record, folder, *_describe(exc))
+
+
+def resume(
+    run_dir: str | Path,
+    emit: Emit,
+    stop_event: threading.Event | None = None,
+    *,
+    pause_event: threading.Event | None = None,
+) -> RunFinished | RunFailed:
+    """Continue a stopped, failed or killed run in its own folder, from its last checkpoint."""
+    return run(None, emit, stop_event, pause_event=pause_event, resume_from=run_dir)
+
+
+def _open_for_resume(config: RunConfig | None, path: Path, emit: Emit) -> tuple[RunConfig, RunFolder] | RunFailed:
+    """The run folder's config and folder, or a RunFailed ("invalid") that leaves the folder untouched."""
+    def refuse(error: str, details: str = "") -> RunFailed:
+        event = RunFailed(error=error, details=details, run_dir=str(path), kind="invalid")
+        emit(event)
+        return event
+
+    if not (path / CONFIG_FILE).is_file():
+        return refuse(f"Cannot resume: {path} is not a run folder (it has no {CONFIG_FILE})")
+    try:
+        saved = load_config(path / CONFIG_FILE)
+    except ConfigError as exc:
+        return refuse(f"Cannot resume: the run's {CONFIG_FILE} cannot be used", str(exc))
+    if config is not None and config != saved:
+        return refuse(f"Cannot resume: the settings differ from the run's {CONFIG_FILE}",
+                      "A resumed run keeps its own settings; start a new run to change them.")
+    problems = validate(saved)
+    if problems:
+        return refuse("Cannot resume: the run's configuration has problems", "\n".join(str(p) for p in problems))
+    epochs = saved.training.epochs
+    state = checkpoint.read_state(path / CHECKPOINT_FILE)
+    if state is None and (path / CHECKPOINT_FILE).exists():
+        return refuse(f"Cannot resume: the checkpoint of run {path.name} is damaged",
+                      f"{path / CHECKPOINT_FILE} cannot be read. Workbench writes checkpoints atomically, so "
+                      "something else changed it. Delete it to train the run again from the first epoch.")
+    summary = load_run(path).summary
+    if summary.get("status") == "finished" or (state and state["epochs_done"] >= epochs):
+        done = summary.get("epochs_done", state["epochs_done"] if state else epochs)
+        why = f" ({summary['reason']})" if summary.get("reason") else ""
+        return refuse(f"Nothing to resume: run {path.name} has finished{why} after {done} of {epochs} epochs")
+    return saved, RunFolder(path)
+
+
+def _fail(
+    emit: Emit,
+    folder: RunFolder | None,
+    error: str,
+    details: str,
+    kind: str = "error",
+    summary: dict[str, Any] | None = None,
+) -> RunFailed:
+    event = RunFailed(error=error, details=details, run_dir=str(folder.path) if folder else "", kind=kind)
+    if folder is not None:
+        status = "diverged" if kind == "diverged" else "failed"
+        try:
+            folder.write_summary({**(summary or {}), "status": status, "error": error, "details": details})
+        except OSError:
+            pass
+    emit(event)
+    return event
+
+
+def _describe(exc: BaseException) -> tuple[str, str, str]:
+    """A one-line title for a dialog and the details behind it."""
+    details = "".join(traceback.format_exception(exc))
+    if isinstance(exc, (weights.WeightsUnavailable, weights.WeightsMismatch)):
+        return str(exc), details, "invalid"
+    if isinstance(exc, DataUnavailable):
+        return str(exc).splitlines()[0], str(exc), "error"
+    name = type(exc).__name__
+    if name == "ResourceExhaustedError" or isinstance(exc, MemoryError):
+        return (
+            "Out of memory: try a smaller batch size or image size, or a smaller backbone",
+            details,
+            "out_of_memory",
+        )
+    return f"Training failed: {name}: {exc}".splitlines()[0][:300], details, "error"
+
+
+def _train(
+    config: RunConfig,
+    folder: RunFolder,
+    emit: Emit,
+    stop_event: threading.Event,
+    pause_event: threading.Event | None,
+    resume: bool = False,
+) -> RunFinished | RunFailed:
+    # keras.backend.clear_session(), the seed and the precision policy: in perf.run_environment (run()),
+    # before the strategy scope opens (clear_session would drop it).
+    t = config.training
+
+    emit(Message("info", f"Scanning {config.data.folder}"))
+    skipped, reads = pipeline.SkipCounter(), pipeline.ReadCounter()
+    data = pipeline.prepare_data(config.data, t.batch_size, t.seed, skip_counter=skipped, read_counter=reads)
+    for problem in data.warnings:
+        emit(Message("warning", str(problem)))
+    if data.problems:
+        return _fail(emit, folder, "The dataset cannot be used for training",
+                     "\n".join(str(p) for p in data.problems), "invalid")
+    left_out = _left_out_files(data.report, data.val_report)
+    if left_out:
+        emit(Message("warning", f"Skipping {left_out} unusable file(s) found by the scan (listed above); "
+                                f"training on the other {data.train_count + data.val_count} images"))
+
+    spec = backbone_catalogue.get_backbone(config.backbone.name)
+    state: dict[str, Any] = {}
+    if resume:
+        state = checkpoint.read_state(folder.checkpoint_path) or {}
+    if state:
+        emit(Message("info", f"Loading the checkpoint of run {folder.id} (after epoch {state['epochs_done']})"))
+        try:
+            model, state = checkpoint.load(folder.checkpoint_path)
+        except checkpoint.CheckpointError as exc:
+            return _fail(emit, folder, f"Cannot resume: {exc}", "", "invalid")
+        saved_classes = tuple(state.get("class_names") or ())
+        if saved_classes and saved_classes != tuple(data.class_names):
+            return _fail(emit, folder, "Cannot resume: the dataset's classes have changed since the run started",
+                         f"The run trained on {', '.join(saved_classes)}; the folder now has "
+                         f"{', '.join(data.class_names)}.", "invalid")
+        freeze = model_lib.model_summary_counts(model)
+    else:
+        if resume:
+            emit(Message("warning", f"Run {folder.id} has no checkpoint yet: it starts again from the first epoch"))
+        emit(Message("info", f"Building {spec.name} with {_weights_text(config)}"))
+        model = model_lib.build_model(config, len(data.class_names))
+        freeze = _apply_freeze(model, config, spec, phase=1 if t.two_phase else 0)
+        compile_classifier(model, config)
+    initial_epoch = int(state.get("epochs_done", 0))
+    if resume:
+        folder.load_existing_metrics(through_epoch=initial_epoch)
+        if initial_epoch:
+            emit(Message("info", f"Resuming after epoch {initial_epoch} of {t.epochs}"))
+
+    emit(
+        RunStarted(
+            run_id=folder.id,
+            run_dir=str(folder.path),
+            epochs=t.epochs,
+            steps_per_epoch=data.steps_per_epoch,
+            class_names=tuple(data.class_names),
+            train_images=data.train_count,
+            val_images=data.val_count,
+            layers_total=freeze.layers_total,
+            layers_trainable=freeze.layers_trainable,
+            params_trainable=freeze.params_trainable,
+            params_frozen=freeze.params_frozen,
+            initial_epoch=initial_epoch,
+        )
+    )
+    emit(Message("info", freeze.text))
+
+    progress = ProgressCallback(emit, folder, data.steps_per_epoch, stop_event, pause_event, skipped,
+                                initial_epoch=initial_epoch)
+    guard = DivergenceGuard(t.divergence_factor, first=state.get("divergence_first"))
+    saver = ModelSaver(folder, t.monitor if t.keep_best else "", progress, guard, state,
+                       class_names=tuple(data.class_names))
+    callbacks: list[Any] = [progress, guard, saver]
+
+    # Warns when the input pipeline starves the model.
+    callbacks.append(make_input_wait_monitor(emit, Message, reads=reads, batch_size=t.batch_size,
+                                             images_per_epoch=data.train_count))
+    dr = config.dropout
+    if dr.kind == "dropblock" and dr.ramp_epochs > 0 and dr.rate > 0:
+        # First in the list: it restores the full rate at each epoch's end, before the model is saved.
+        callbacks.insert(0, make_ramp_callback(model, dr.rate, dr.ramp_epochs, data.steps_per_epoch))
+        emit(Message("info", f"DropBlock's rate ramps up from 0 to {dr.rate:g} over {dr.ramp_epochs} epoch(s)"))
+    if t.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder.path / "tensorboard"), update_freq="epoch"))
+        emit(Message("info", f"TensorBoard logs: {folder.path / 'tensorboard'} "
+                             f"(open them with: {tensorboard_command(folder.path.parent)})"))
+    if not freeze_bn_only(model):
+        callbacks.append(_batchnorm_recalibration(model, data.train, data.train_count, emit))
+    if t.early_stopping:
+        # Before the saver, so that the checkpoint holds this epoch's early-stopping counters.
+        saver.early_stopping = ResumableEarlyStopping(
+            monitor=t.monitor, patience=t.patience, mode=monitor_mode(t.monitor), restore=state.get("early_stopping"))
+        callbacks.insert(callbacks.index(saver), saver.early_stopping)
+
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        # Files that became unreadable are filtered out, so the dataset's length is unknown
+        # and Keras warns that the input "ran out of data" at each epoch's end: it did not.
+        warnings.filterwarnings("ignore", message=".*ran out of data.*")
+        fit = dict(validation_data=data.val, callbacks=callbacks, verbose=0,
+                   shuffle=False)  # the training dataset shuffles itself, with the run's seed
+        switch = t.phase1_epochs if t.two_phase else 0
+        if switch > initial_epoch:  # two-phase: the head alone first, then fine-tuning
+            _fit(model, config, data, emit, saver, True, epochs=switch, initial_epoch=initial_epoch, **fit)
+            if (progress.epochs_done >= switch and not progress.model.stop_training
+                    and not guard.reason and not stop_event.is_set()):
+                freeze = _start_phase2(model, config, spec, emit, switch, callbacks, data)
+                saver.carry_time()
+                model.fit(data.train, epochs=t.epochs, initial_epoch=switch, **fit)
+        else:
+            frozen = not state and _backbone_frozen(config)
+            _fit(model, config, data, emit, saver, frozen, epochs=t.epochs, initial_epoch=initial_epoch, **fit)
+    seconds = time.perf_counter() - started + float(state.get("seconds", 0.0))
+
+    epochs_done = progress.epochs_done
+    if not guard.reason:
+        saver.finish(model)
+    if guard.reason:
+        reason = guard.reason
+    elif stop_event.is_set():
+        reason = "stopped"
+    elif epochs_done < t.epochs:
+        reason = "early stopping"
+    else:
+        reason = ""
+    summary = {
+        "status": "diverged" if guard.reason else ("stopped" if stop_event.is_set() else "finished"),
+        "reason": reason,
+        "epochs_done": epochs_done,
+        "seconds": round(seconds, 2),
+        "best": saver.best_logs,
+        "last": progress.last_logs,
+        "class_names": list(data.class_names),
+        "train_images": data.train_count,
+        "val_images": data.val_count,
+        "trainable": freeze.text,
+        "model": folder.model_path.name if folder.model_path.is_file() else "",
+        "checkpoint": folder.checkpoint_path.name if folder.checkpoint_path.is_file() else "",
+        "skipped_files": left_out + skipped.count,
+        "checkpoint_seconds": round(saver.checkpoint_seconds, 2),
+        "checkpoints": saver.checkpoints,
+        "checkpoints_skipped": saver.checkpoints_skipped,  # epochs left out to keep within CHECKPOINT_BUDGET
+    }
+    if initial_epoch:
+        summary["resumed_after_epoch"] = initial_epoch
+    if skipped.count:
+        emit(Message("warning", f"Skipped {left_out + skipped.count} file(s) in all: {left_out} found unusable "
+                                f"by the scan, {skipped.count} unreadable during training"))
+    if guard.reason:
+        emit(Message("error", guard.reason))
+        return _fail(emit, folder, guard.reason, _DIVERGENCE_HELP, "diverged", summary)
+    folder.write_summary(summary)
+    if reason == "early stopping":
+        emit(Message("info", f"Early stopping after {epochs_done} epochs: {t.monitor} stopped improving"))
+    finished = RunFinished(
+        run_dir=str(folder.path),
+        stopped=stop_event.is_set(),
+        epochs_done=epochs_done,
+        best=saver.best_logs,
+        reason=reason,
+    )
+    emit(finished)
+    return finished
+
+
+def freeze_bn_only(model) -> bool:
+    """True when no BatchNorm layer learns, so there are no statistics to repair."""
+    return not batchnorm.trainable_batchnorm_layers(model)
+
+
+def _batchnorm_recalibration(model, train_dataset, train_images: int, emit: Emit):
+    images = batchnorm.sample_images(train_dataset, batchnorm.sample_size(train_images))
+    emit(Message("info", "BatchNorm layers are learning: their statistics are recomputed on "
+                         f"{0 if images is None else len(images)} training images before each validation"))
+    return batchnorm.make_callback(model, images)
+
+
+_DIVERGENCE_HELP = (
+    "The loss became too large or not a number, so the run was stopped to save your time.\n"
+    "Usual fixes: lower the learning rate (divide it by 10), use Adam instead of SGD, "
+    "or check the images and labels. The model from the last good epoch is kept in the run folder."
+)
+
+
+def _left_out_files(*reports) -> int:
+    """How many image files the scans left out (empty, damaged, not images, unsupported)."""
+    count = 0
+    for report in reports:
+        for problem in getattr(report, "warnings", ()):
+            # A file's problem reads "<path inside the folder>: <reason>"; the others do not
+            # start with an image file's name (class counts, ignored non-images, stray files).
+            text, at = problem.message, problem.message.find(": ")
+            while at != -1:
+                if os.path.splitext(text[:at])[1].lower() in IMAGE_EXTENSIONS:
+                    count += 1
+                    break
+                at = text.find(": ", at + 1)
+    return count
+
+
+def _backbone_frozen(config: RunConfig) -> bool:
+    return config.freeze.policy == "all" and weights.effective_transfer(config.backbone) != "partial"
+
+
+def _fit(model, config: RunConfig, data, emit: Emit, saver, frozen: bool, **fit) -> None:
+    """model.fit, or with the whole backbone frozen and no augmentation, the head on cached features."""
+    if frozen and features.usable(config):
+        features.fit_head(model, config, data, emit, saver, **fit)
+    else:
+        model.fit(data.train, **fit)
+
+
+def _weights_text(config: RunConfig) -> str:
+    """Where the backbone's weights come from, for the log."""
+    b = config.backbone
+    kind = weights.effective_transfer(b)
+    if kind == "zero":
+        return "re-initialised weights (zero transfer: same architecture, random weights)"
+    text = {"imagenet": "ImageNet weights", "file": f"weights from {b.weights_file}"}[b.weights]
+    if kind == "partial":
+        rest = "re-initialised" if b.rest == "reinit" else "fine-tuned"
+        text += f", transferring its first {b.keep_blocks} block(s) (frozen); the rest {rest}"
+    return text
+
+
+def _apply_freeze(model, config: RunConfig, spec, phase: int = 0):
+    """The freeze policy; in phase 1 of two-phase fine-tuning the whole backbone is frozen."""
+    pretrained = weights.is_pretrained(config.backbone)
+    if phase == 1:
+        frozen = FreezeConfig(policy="all", freeze_batchnorm=config.freeze.freeze_batchnorm)
+        return model_lib.apply_freeze(model, frozen, spec, pretrained=pretrained)
+    transfer = config.backbone if weights.effective_transfer(config.backbone) == "partial" else None
+    return model_lib.apply_freeze(model, config.freeze, spec, pretrained=pretrained, transfer=transfer)
+
+
+def _start_phase2(model, config: RunConfig, spec, emit: Emit, epoch: int, callbacks: list, data):
+    """Unfreeze per the freeze policy and recompile at the fine-tuning rate; the history runs on.
+
+    Emits a Message with kind "phase" and the switch epoch, which the plots mark with a line.
+    """
+    t = config.training
+    freeze = _apply_freeze(model, config, spec, phase=2)
+    rate = t.learning_rate * t.finetune_lr_factor
+    compile_classifier(model, config, make_optimizer(config, learning_rate=rate))
+    emit(Message("info", f"Phase 2 from epoch {epoch + 1}: fine-tuning at learning rate {rate:.3g}; "
+                         f"{freeze.text}", kind="phase", epoch=epoch))
+    if not freeze_bn_only(model) and not any(type(c).__name__ == "RecalibrateBatchNorm" for c in callbacks):
+        callbacks.append(_batchnorm_recalibration(model, data.train, data.train_count, emit))
+    return freeze
