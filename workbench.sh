@@ -55,6 +55,7 @@ case "${1:-app}" in
     test)
         shift
         "$VENV/bin/python" -m ruff check workbench tests benchmarks
+        "$VENV/bin/lint-imports"  # the layering contracts in pyproject.toml (docs/architecture.md)
         # One test process per core, at most 4 (each loads TensorFlow); a file's tests stay together
         # so that its shared fixtures (a trained run) are built once.
         workers=$(nproc 2>/dev/null || echo 2)

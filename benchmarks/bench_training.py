@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from workbench.core.base.events import EpochEnd
+from workbench.core.config import derived
 from workbench.core.config.run import RunConfig
 
 
@@ -65,14 +66,13 @@ def plain_fit_epochs(config: RunConfig) -> list[float]:
     from workbench.core.config import backbone_catalogue
     from workbench.core.data import pipeline
     from workbench.core.engine import model as model_lib
-    from workbench.core.engine import weights
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.training.seed)
     data = pipeline.prepare_data(config.data, config.training.batch_size, config.training.seed)
     m = model_lib.build_model(config, len(data.class_names))
     model_lib.apply_freeze(m, config.freeze, backbone_catalogue.get_backbone(config.backbone.name),
-                       pretrained=weights.is_pretrained(config.backbone))
+                       pretrained=derived.is_pretrained(config.backbone))
     m.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate),
               loss="categorical_crossentropy", metrics=["accuracy"])
     times: list[float] = []

@@ -312,6 +312,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from workbench.core.config import sweep as sweep_config
+    from workbench.core.runs import sweeps as sweep_results
     from workbench.core.train import sweep as sweeps
 
     try:
@@ -319,13 +321,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _print_problems(f"error: cannot use config {args.config}:", exc.problems)
     try:
-        rates = sweeps.parse_rates(args.rates)
-        kinds = sweeps.parse_kinds(args.kinds)
+        rates = sweep_config.parse_rates(args.rates)
+        kinds = sweep_config.parse_kinds(args.kinds)
     except ValueError as exc:
         _err(f"error: {exc}")
         return EXIT_BAD_INPUT
-    plan = sweeps.SweepConfig(config, rates, kinds, args.folds)
-    problems = sweeps.validate_sweep(plan)
+    plan = sweep_config.SweepConfig(config, rates, kinds, args.folds)
+    problems = sweep_config.validate_sweep(plan)
     if problems:
         return _print_problems(f"error: the sweep over {args.config} has problems:", problems)
 
@@ -336,7 +338,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print(f"\nSweep {result.sweep_id}: {len(result.trials)} of {result.planned} trials ran"
           + (" (stopped)" if result.stopped else ""))
-    print(sweeps.format_table(result))
+    print(sweep_results.format_table(result))
     best = result.best()
     if best is not None:
         print(f"Best: {best.kind} at rate {best.rate:g} (mean val_loss {best.val_loss_mean:.4f} "
@@ -356,9 +358,9 @@ class _SweepPrinter:
         self.total = 0
 
     def __call__(self, event) -> None:
-        from workbench.core.train import sweep as sweeps
+        from workbench.core.runs import sweeps as sweep_results
 
-        if isinstance(event, sweeps.SweepStarted):
+        if isinstance(event, sweep_results.SweepStarted):
             self.total = len(event.trials)
             kinds = len({kind for kind, _, _ in event.trials})
             rates = len({rate for _, rate, _ in event.trials})
@@ -366,7 +368,7 @@ class _SweepPrinter:
                 f", {event.folds} folds each" if event.folds >= 2 else "")
             self.run_printer._line(f"Sweep {event.sweep_id}: {self.total} trials ({grid})\n"
                                    f"Sweep folder: {event.sweep_dir}")
-        elif isinstance(event, sweeps.SweepTrialEvent):
+        elif isinstance(event, sweep_results.SweepTrialEvent):
             inner = event.event
             if isinstance(inner, RunStarted):
                 self.run_printer.epochs = inner.epochs
@@ -375,7 +377,7 @@ class _SweepPrinter:
                     self.run_printer._line(f"\n{inner.text}")
                 else:
                     self.run_printer(inner)
-        elif isinstance(event, sweeps.SweepTrialDone):
+        elif isinstance(event, sweep_results.SweepTrialDone):
             t = event.trial
             if t.counts:
                 acc = f", val_accuracy {t.val_accuracy:.4f}" if t.val_accuracy is not None else ""
@@ -459,15 +461,17 @@ def cmd_gan(args: argparse.Namespace) -> int:
         config.evaluation.fid_at_end = True
     plan = None
     if args.sweep_rates is not None:
+        from workbench.core.config import gan_sweep as gan_sweep_config
         from workbench.core.gan import sweep as gan_sweep
+        from workbench.core.runs import gan_sweeps as gan_sweep_results
 
         try:
             rates = gan_sweep.parse_rates(args.sweep_rates)
         except ValueError as exc:
             _err(f"error: {exc}")
             return EXIT_BAD_INPUT
-        plan = gan_sweep.GanSweepConfig(config, rates)
-        problems = gan_sweep.validate_gan_sweep(plan)
+        plan = gan_sweep_config.GanSweepConfig(config, rates)
+        problems = gan_sweep_config.validate_gan_sweep(plan)
     else:
         problems = validate_gan(config)
     if problems:
@@ -491,7 +495,7 @@ def cmd_gan(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print(f"\nGAN sweep {result.sweep_id}: {len(result.trials)} of {result.planned} rates ran"
           + (" (stopped)" if result.stopped else ""))
-    print(gan_sweep.format_table(result))
+    print(gan_sweep_results.format_table(result))
     best = result.best()
     if best is not None:
         print(f"Best: discriminator dropout {best.rate:g} (FID {best.fid:.3f}; features: {best.network})")
@@ -513,7 +517,7 @@ class _GanPrinter:
 
     def __call__(self, event) -> None:
         from workbench.core.base.events import GanEvaluated, GanSamples, GanStarted, GanStep
-        from workbench.core.gan.sweep import GanSweepStarted, GanTrialDone, GanTrialEvent
+        from workbench.core.runs.gan_sweeps import GanSweepStarted, GanTrialDone, GanTrialEvent
 
         if isinstance(event, GanTrialEvent):
             if isinstance(event.event, Message) and event.event.text.startswith("Sweep trial"):

@@ -27,12 +27,14 @@ from workbench.core.base.events import (
     event_to_dict,
 )
 from workbench.core.base.problems import ConfigError
+from workbench.core.config import gan_features
 from workbench.core.config.gan import GanConfig, load_gan_config, save_gan_config, validate_gan
+from workbench.core.config.gan_sweep import GanSweepConfig
 from workbench.core.gan import fid
 from workbench.core.gan import images as gan_images
 from workbench.core.gan import networks as gan_networks
 from workbench.core.gan import training as gan_training
-from workbench.core.gan.sweep import GanSweepConfig, run_gan_sweep
+from workbench.core.gan.sweep import run_gan_sweep
 
 
 def tiny_config(folder, **changes) -> GanConfig:
@@ -341,7 +343,7 @@ def test_fid_from_a_trained_classifier_uses_its_penultimate_layer_and_softmax(da
     (run / "config.json").write_text("{}")
 
     evaluation = tiny_config(data, **{"evaluation.features": "auto", "evaluation.classifier_run": str(run)}).evaluation
-    assert fid.resolve_source(evaluation) == "classifier"  # no InceptionV3 weights here
+    assert gan_features.resolve_source(evaluation) == "classifier"  # no InceptionV3 weights here
     network = fid.open_network(evaluation)
     assert "classifier-run" in network.description and "penultimate layer, 6 features" in network.description
     real = fid.load_real_images(gan_images.find_images(str(data)).paths, 32, 24)
@@ -355,10 +357,10 @@ def test_auto_features_prefer_inception_when_its_weights_are_cached(tmp_path, mo
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     auto = GanEvaluationConfig(features="auto", backbone_weights="none")
-    assert fid.resolve_source(auto) == "backbone" and "random weights" in fid.describe_source(auto)
-    with pytest.raises(fid.FeaturesUnavailable, match=fid.INCEPTION_TOP_FILE):
+    assert gan_features.resolve_source(auto) == "backbone" and "random weights" in gan_features.describe_source(auto)
+    with pytest.raises(fid.FeaturesUnavailable, match=gan_features.INCEPTION_TOP_FILE):
         fid.open_network(GanEvaluationConfig(features="inception"))
     (tmp_path / "keras" / "models").mkdir(parents=True)
-    (tmp_path / "keras" / "models" / fid.INCEPTION_TOP_FILE).write_bytes(b"")
-    assert fid.resolve_source(auto) == "inception"
-    assert fid.describe_source(auto) == "InceptionV3, ImageNet weights"
+    (tmp_path / "keras" / "models" / gan_features.INCEPTION_TOP_FILE).write_bytes(b"")
+    assert gan_features.resolve_source(auto) == "inception"
+    assert gan_features.describe_source(auto) == "InceptionV3, ImageNet weights"

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
+from workbench.core.base.freeze import FreezeSummary
 from workbench.core.config import backbone_catalogue
 from workbench.core.config.run import RunConfig
 from workbench.core.engine import backbones, weights
@@ -27,7 +28,6 @@ from workbench.core.engine.layers import (
     has_params,
 )
 from workbench.core.engine.model import (
-    FreezeSummary,
     apply_freeze,
     build_model,
     model_summary_counts,
@@ -471,9 +471,9 @@ def test_imagenet_file_names_follow_keras(tmp_path):
 def test_the_cache_check_finds_the_file_without_importing_tensorflow(tmp_path):
     code = (
         "import sys\n"
-        "from workbench.core import backbones, weights\n"
+        "from workbench.core.config import backbone_catalogue, weights_files\n"
         "spec = backbone_catalogue.get_backbone('ResNet50')\n"
-        "print(weights.imagenet_weights_cached(spec, 224, 1.0))\n"
+        "print(weights_files.imagenet_weights_cached(spec, 224, 1.0))\n"
         "print('tensorflow' in sys.modules or 'keras' in sys.modules)\n"
     )
     env = {"KERAS_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}

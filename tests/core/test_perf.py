@@ -215,7 +215,7 @@ def test_tensorflow_preload_opens_its_libraries_then_imports_and_computes():
     import sys
 
     code = (
-        "from workbench.core import tf_preload\n"
+        "from workbench.core.process import tf_preload\n"
         "names = tf_preload.load_shared_libraries()\n"
         "thread = tf_preload.preload(); thread.join()\n"
         "import sys; assert 'tensorflow' in sys.modules and 'keras' in sys.modules\n"

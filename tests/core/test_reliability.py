@@ -130,7 +130,7 @@ def test_an_8000_px_image_scans_fast_with_bounded_memory(huge_png, tmp_path):
         (tmp_path / "data" / name / "huge.png").write_bytes(huge_png.read_bytes())
     code = (
         "import resource, sys, time\n"
-        "from workbench.core.dataset import scan_folder\n"
+        "from workbench.core.data.scan import scan_folder\n"
         "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "t = time.perf_counter(); r = scan_folder(sys.argv[1]); s = time.perf_counter() - t\n"
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"

@@ -14,10 +14,13 @@ from test_dropout_lab import small_image_tree, vgg_config
 from workbench import cli
 from workbench.core.analysis.predict import predict_images
 from workbench.core.base.events import BatchEnd, EpochEnd, RunFinished, RunStarted
+from workbench.core.config import sweep as sweep_config
 from workbench.core.config.run import RunConfig, load_config
+from workbench.core.config.sweep import SweepConfig
+from workbench.core.runs import sweeps as sweep_results
 from workbench.core.runs.store import read_metrics
-from workbench.core.train import sweep as sweeps
-from workbench.core.train.sweep import SweepConfig, SweepResult, TrialResult, apply_best, run_sweep
+from workbench.core.runs.sweeps import SweepResult, TrialResult, apply_best
+from workbench.core.train.sweep import run_sweep
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +60,7 @@ def test_a_sweep_leaves_one_run_per_rate_and_fold_and_a_sweep_folder(swept):
     with open(folder / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["kind"], float(r["rate"]), int(r["folds"])) for r in rows] == [("dropout", 0.0, 2), ("dropout", 0.5, 2)]
-    _, loaded = sweeps.load_sweep(folder)
+    _, loaded = sweep_results.load_sweep(folder)
     assert loaded.table() == result.table()
 
 
@@ -78,15 +81,15 @@ def test_the_table_is_the_mean_and_std_of_each_runs_best_validation_numbers(swep
         assert row.val_loss_std == pytest.approx(abs(losses[0] - losses[1]) / 2)  # population std of two
         assert row.val_accuracy_mean == pytest.approx(sum(accuracies) / 2)
     assert result.best() == min(table, key=lambda r: r.val_loss_mean)
-    assert "*" in sweeps.format_table(result)
+    assert "*" in sweep_results.format_table(result)
 
 
 def test_every_trial_event_is_forwarded_with_its_trial_and_is_picklable(swept):
     _, result, events, _, _ = swept
-    kinds = [type(e).__name__ for e in events if not isinstance(e, sweeps.SweepTrialEvent)]
+    kinds = [type(e).__name__ for e in events if not isinstance(e, sweep_results.SweepTrialEvent)]
     assert kinds == ["SweepStarted"] + ["SweepTrialDone"] * 4 + ["SweepFinished"]
     assert events[0].trials == (("dropout", 0.0, 0), ("dropout", 0.0, 1), ("dropout", 0.5, 0), ("dropout", 0.5, 1))
-    wrapped = [e for e in events if isinstance(e, sweeps.SweepTrialEvent)]
+    wrapped = [e for e in events if isinstance(e, sweep_results.SweepTrialEvent)]
     for index, (kind, rate, fold) in enumerate(events[0].trials):
         mine = [e for e in wrapped if e.trial_index == index]
         assert all((e.kind, e.rate, e.fold) == (kind, rate, fold) for e in mine)
@@ -157,20 +160,20 @@ def test_apply_best_takes_the_rate_with_the_best_mean_validation_loss():
 # ---- plan, validation, stopping ---------------------------------------------------------
 
 def test_rates_and_kinds_are_parsed_and_the_plan_is_validated(image_tree):
-    assert sweeps.parse_rates("0, 0.2;0.5  0.2") == [0.0, 0.2, 0.5]
+    assert sweep_config.parse_rates("0, 0.2;0.5  0.2") == [0.0, 0.2, 0.5]
     for bad in ("", "0.2, x", "1.0", "-0.1"):
         with pytest.raises(ValueError):
-            sweeps.parse_rates(bad)
+            sweep_config.parse_rates(bad)
     with pytest.raises(ValueError, match="cutout"):
-        sweeps.parse_kinds("dropout,cutout")
+        sweep_config.parse_kinds("dropout,cutout")
 
     base = vgg_config(image_tree)
-    assert not sweeps.validate_sweep(SweepConfig(base, [0.1, 0.3], ["dropout", "gaussian"], 3))
-    problems = sweeps.validate_sweep(SweepConfig(base, [0.1], ["dropout", "dropblock"]))
+    assert not sweep_config.validate_sweep(SweepConfig(base, [0.1, 0.3], ["dropout", "gaussian"], 3))
+    problems = sweep_config.validate_sweep(SweepConfig(base, [0.1], ["dropout", "dropblock"]))
     assert [p.message for p in problems] == [
         "with dropblock at rate 0.1: dropblock dropout works on feature maps: add the 'feature_map' placement"]
-    assert sweeps.validate_sweep(SweepConfig(base, [])) and sweeps.validate_sweep(SweepConfig(base, [0.1], ["cutout"]))
-    assert any("13-fold" in p.message for p in sweeps.validate_sweep(SweepConfig(base, [0.1], folds=13)))
+    assert sweep_config.validate_sweep(SweepConfig(base, [])) and sweep_config.validate_sweep(SweepConfig(base, [0.1], ["cutout"]))
+    assert any("13-fold" in p.message for p in sweep_config.validate_sweep(SweepConfig(base, [0.1], folds=13)))
     plan = SweepConfig(base, [0.1, 0.3], ["dropout", "gaussian"], 2)
     assert [(t.kind, t.rate, t.fold) for t in plan.trials()][:3] == [("dropout", 0.1, 0), ("dropout", 0.1, 1),
                                                                     ("dropout", 0.3, 0)]
@@ -211,7 +214,7 @@ def test_stop_ends_the_running_trial_and_starts_no_other(image_tree, tmp_path):
     assert [t.status for t in result.trials] == ["finished", "stopped"]
     assert [(r.rate, r.folds) for r in result.table()] == [(0.1, 1), (0.2, 0)]
     assert json.loads((Path(result.sweep_dir) / "sweep.json").read_text())["status"] == "stopped"
-    assert isinstance(events[-1], sweeps.SweepFinished) and events[-1].stopped
+    assert isinstance(events[-1], sweep_results.SweepFinished) and events[-1].stopped
 
     stop = threading.Event()
     stop.set()  # stopped before it began: nothing trains

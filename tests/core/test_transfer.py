@@ -10,11 +10,12 @@ import pytest
 
 from workbench.core.base.events import EpochEnd, Message, RunFinished, RunStarted
 from workbench.core.config import backbone_catalogue
+from workbench.core.config.derived import effective_transfer, is_pretrained
 from workbench.core.config.run import RunConfig
 from workbench.core.config.validate import validate
 from workbench.core.engine import backbones
 from workbench.core.engine.model import apply_freeze, build_model, transferred_rest
-from workbench.core.engine.weights import effective_transfer, is_pretrained, save_backbone_weights
+from workbench.core.engine.weights import save_backbone_weights
 from workbench.core.train import run as training
 
 
@@ -260,7 +261,8 @@ def test_training_on_cached_features_matches_training_the_frozen_model(image_tre
 
 def test_a_runs_backbone_saved_by_name_is_a_weights_source_for_a_new_run(image_tree, tmp_path, vgg_weights):
     from workbench.core.engine.saving import load_model
-    from workbench.core.engine.weights import WeightsUnavailable, save_run_backbone, saved_backbones
+    from workbench.core.engine.weights import WeightsUnavailable, save_run_backbone
+    from workbench.core.runs.saved_backbones import saved_backbones
 
     config = _vgg_config(image_tree, vgg_weights, **{"training.epochs": 1, "freeze.policy": "top_layers",
                                                      "freeze.layers": 1})

@@ -9,7 +9,7 @@ from fixture_images import write_image_tree
 from PySide6.QtCore import Qt
 
 from workbench.core.base.events import GanStep, RunFinished
-from workbench.core.gan.sweep import (
+from workbench.core.runs.gan_sweeps import (
     GanSweepFinished,
     GanSweepResult,
     GanSweepStarted,

@@ -53,14 +53,13 @@ def test_first_launch_config_is_ready_to_train_offline():
 
 
 def test_first_launch_uses_imagenet_weights_when_they_are_cached(tmp_path, monkeypatch):
-    from workbench.core.config import backbone_catalogue
-    from workbench.core.engine import weights
+    from workbench.core.config import backbone_catalogue, weights_files
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     assert first_launch_config().backbone.weights == "none"
     spec = backbone_catalogue.get_backbone("MobileNetV2")
     (tmp_path / "models").mkdir()
-    (tmp_path / "models" / weights.imagenet_file_name(spec, 64, 0.35)).write_bytes(b"cached")
+    (tmp_path / "models" / weights_files.imagenet_file_name(spec, 64, 0.35)).write_bytes(b"cached")
     config = first_launch_config()
     assert config.backbone.weights == "imagenet" and config.freeze.policy == "all"
 

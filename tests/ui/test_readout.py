@@ -6,7 +6,8 @@ import threading
 
 from ui_helpers import tiny_config
 
-from workbench.ui import jobs, main_window
+from workbench.ui import main_window
+from workbench.ui.tasks import background as jobs
 
 
 def test_freeze_changes_update_the_trainable_count(make_window, qtbot, image_folder, monkeypatch):

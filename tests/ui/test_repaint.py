@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from workbench.core.base.events import BatchEnd, EpochEnd, RunFinished
 from workbench.core.config.run import RunConfig
 from workbench.ui.plots import TrainingPlots
-from workbench.ui.worker import TrainingRunner
+from workbench.ui.tasks.runner import TrainingRunner
 
 REPAINTS = 3000
 

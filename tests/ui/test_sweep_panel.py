@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from ui_helpers import tiny_config
 
-from workbench.core.train.sweep import SweepResult
+from workbench.core.runs.sweeps import SweepResult
 from workbench.ui.panels.regularization import DROPOUT_HELP
 
 SWEEP_TIMEOUT_MS = 180_000  # the first run in a process imports TensorFlow

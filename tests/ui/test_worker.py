@@ -11,7 +11,7 @@ from ui_helpers import fake_run
 
 from workbench.core.base.events import BatchEnd, RunFailed, RunFinished
 from workbench.core.config.run import RunConfig
-from workbench.ui.worker import TrainingRunner
+from workbench.ui.tasks.runner import TrainingRunner
 
 
 class Recorder(QObject):

@@ -10,11 +10,11 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 from workbench.core.base.events import RunFailed
-from workbench.core.process import child_process, tf_preload
 from workbench.resources import resource_path
 from workbench.ui.garbage import GuiGarbageCollector
 from workbench.ui.main_window import MainWindow, app_icon
 from workbench.ui.settings import APPLICATION, ORGANIZATION
+from workbench.ui.tasks import processes
 
 SCREENSHOT_DELAY_MS = 700  # let the last curve points and progress text paint
 PRELOAD_DELAY_MS = 200  # after the first paint: the window shows at once, TensorFlow loads behind it
@@ -88,8 +88,8 @@ def _report_shown() -> None:
 
 def load_tensorflow() -> None:
     """In the background: TensorFlow for this process (evaluation, prediction, the readout),
-    then the fork server that training processes start from (core/child_process.py)."""
-    child_process.warm_up(after=tf_preload.preload())
+    then the fork server that training processes start from (core/process/child_process.py)."""
+    processes.load_tensorflow_then_fork_server()
 
 
 def run_app(options: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ def comparison_configs(config: RunConfig) -> tuple[RunConfig, RunConfig]:
 
 def why_not_comparable(config: RunConfig) -> str:
     """Why the config cannot be compared with zero-init, or "" when it can."""
-    from workbench.core.engine.weights import is_pretrained
+    from workbench.core.config.derived import is_pretrained
 
     if not is_pretrained(config.backbone):
         return ("The backbone already starts from random weights (zero transfer): choose ImageNet or a "
@@ -114,10 +114,7 @@ class TransferComparison(QObject):
         runs.select_runs(self.run_dirs)
         if self.run_dirs:
             w.views.setCurrentWidget(runs)
-        from workbench.ui import main_window
-
-        # The readout shows the last run's counts: count the editor's config again.
-        w._schedule_readout(main_window.READOUT_DELAY_MS)
+        w.refresh_readout()  # the readout shows the last run's counts: count the editor's config again
         self.finished.emit(list(self.run_dirs))
 
     def _scores(self) -> str:

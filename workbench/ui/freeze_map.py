@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.engine.model import format_count
+from workbench.core.base.freeze import format_count
 from workbench.ui.fields import ChoiceCombo
-from workbench.ui.transfer_jobs import FreezeMap
+from workbench.ui.tasks.transfer_jobs import FreezeMap
 
 TRAINABLE_COLOR = "#16a34a"
 FROZEN_COLOR = "#94a3b8"

@@ -14,7 +14,7 @@ import gc
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
-from workbench.core.process import tf_preload
+from workbench.ui.tasks.processes import tensorflow_loading
 
 INTERVAL_MS = 100  # often enough that each collection has little to walk (short pauses)
 
@@ -48,7 +48,7 @@ class GuiGarbageCollector(QObject):
         frozen out of every collection (tf_preload).
         """
         counts, thresholds = gc.get_count(), gc.get_threshold()
-        oldest = 1 if tf_preload.loading() else 2
+        oldest = 1 if tensorflow_loading() else 2
         for generation in range(oldest, -1, -1):
             if counts[generation] > thresholds[generation]:
                 gc.collect(generation)

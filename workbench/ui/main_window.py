@@ -42,16 +42,15 @@ from workbench.core.base.events import (
     RunFinished,
     RunStarted,
 )
+from workbench.core.base.freeze import FreezeSummary
 from workbench.core.base.problems import ConfigError, Problem
 from workbench.core.config.run import RunConfig, load_config, save_config
 from workbench.core.config.validate import validate
-from workbench.core.engine.model import FreezeSummary
 from workbench.resources import resource_path
 from workbench.ui import settings as keys
 from workbench.ui.compare import TransferComparison
 from workbench.ui.defaults import first_launch_config
 from workbench.ui.fields import ElidedLabel
-from workbench.ui.jobs import BackgroundJobs, count_trainable, scan_dataset
 from workbench.ui.log_view import LogView
 from workbench.ui.panels import (
     BackbonePanel,
@@ -69,7 +68,8 @@ from workbench.ui.panels.runs import RunsPanel
 from workbench.ui.plots import TrainingPlots
 from workbench.ui.progress import RunProgress
 from workbench.ui.settings import app_settings
-from workbench.ui.worker import RunFunction, TrainingRunner
+from workbench.ui.tasks.background import BackgroundJobs, count_trainable, scan_dataset
+from workbench.ui.tasks.runner import RunFunction, TrainingRunner
 
 SCAN_DELAY_MS = 300
 READOUT_DELAY_MS = 400
@@ -331,7 +331,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _start_device_probe(self) -> None:
-        from workbench.ui.jobs import probe_devices
+        from workbench.ui.tasks.background import probe_devices
 
         self.device_jobs.submit(probe_devices)
 
@@ -501,6 +501,10 @@ class MainWindow(QMainWindow):
             self.data_panel.show_scan_failed(message)
 
     # ---- trainable-layer readout (background, debounced) --------------------------------------------
+    def refresh_readout(self) -> None:
+        """Count the editor's config again (after a run, whose own counts the readout showed)."""
+        self._schedule_readout(READOUT_DELAY_MS)
+
     def _schedule_readout(self, delay_ms: int) -> None:
         if not self.runner.running:
             self._readout_timer.start(delay_ms)
@@ -583,7 +587,7 @@ class MainWindow(QMainWindow):
         The panels show the run's config; the curves show its earlier epochs (from
         metrics.csv) and then continue. The core refuses a finished run, with a dialog.
         """
-        from workbench.core.engine.checkpoint import read_state
+        from workbench.core.runs.checkpoint_state import read_state
         from workbench.core.runs.store import CHECKPOINT_FILE, CONFIG_FILE
 
         if self.runner.running:

@@ -11,10 +11,9 @@ def imagenet_cached(config: RunConfig) -> bool | None:
     Any failure there means "unknown": a display hint must never break the window.
     """
     try:
-        from workbench.core.config import backbone_catalogue
-        from workbench.core.engine import weights
+        from workbench.core.config import backbone_catalogue, weights_files
 
-        check = weights.imagenet_weights_cached
+        check = weights_files.imagenet_weights_cached
     except (ImportError, AttributeError):
         return None
     spec = backbone_catalogue.BACKBONES.get(config.backbone.name)

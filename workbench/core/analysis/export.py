@@ -20,14 +20,10 @@ from typing import Any
 import numpy as np
 
 from workbench.core.analysis.predict import RunModel, load_run_model, read_images
+from workbench.core.config.export import FILE_NAMES, FORMATS, LABELS_FILE, TOLERANCE
 from workbench.core.engine.saving import load_model_file
 from workbench.core.runs.store import RunError
 
-FORMATS = ("keras", "savedmodel", "tflite", "tflite-dynamic")
-TOLERANCE = {"keras": 1e-4, "savedmodel": 1e-4, "tflite": 1e-4, "tflite-dynamic": 0.05}
-FILE_NAMES = {"keras": "model.keras", "savedmodel": "saved_model", "tflite": "model.tflite",
-              "tflite-dynamic": "model.tflite"}
-LABELS_FILE = "labels.txt"
 CHECK_IMAGES = 8
 
 

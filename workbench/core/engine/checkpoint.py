@@ -22,9 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.base.files import atomic_replace_with, atomic_write_text
-
-STATE_MEMBER = "workbench_state.json"
-STATE_VERSION = 1
+from workbench.core.runs.checkpoint_state import STATE_MEMBER, STATE_VERSION, read_state
 
 
 class CheckpointError(RuntimeError):
@@ -54,18 +52,6 @@ def save(model: Any, path: str | os.PathLike, state: dict[str, Any],
         except OSError:
             pass  # the checkpoint itself holds the state; the mirror is a courtesy
     return time.perf_counter() - started
-
-
-def read_state(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The state stored in a checkpoint, or None when there is no readable checkpoint."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            data = json.loads(archive.read(STATE_MEMBER).decode("utf-8"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("epochs_done"), int) or data["epochs_done"] < 0:
-        return None
-    return data
 
 
 def load(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from workbench.core.config import derived
 from workbench.core.config.run import RunConfig
 
 CACHE_ENV = "WORKBENCH_CACHE_DIR"
@@ -37,18 +38,16 @@ def usable(config: RunConfig) -> bool:
     """Whether the frozen backbone's features can be cached: the same at every epoch (no augmentation),
     from weights that a file or ImageNet fixes (not random ones), and not switched off by
     WORKBENCH_FEATURE_CACHE=off."""
-    from workbench.core.engine import weights
 
     if os.environ.get("WORKBENCH_FEATURE_CACHE", "").strip().lower() in ("0", "off", "no", "false"):
         return False
-    kind = weights.effective_transfer(config.backbone)
+    kind = derived.effective_transfer(config.backbone)
     fixed = kind == "all" or (kind == "partial" and config.backbone.rest == "finetune")
     return fixed and not config.data.augment.enabled
 
 
 def cache_key(config: RunConfig, data: Any, split: str) -> str:
     """A hash of everything the cached features of `split` depend on."""
-    from workbench.core.engine import weights
 
     d, b = config.data, config.backbone
     files = []
@@ -59,8 +58,8 @@ def cache_key(config: RunConfig, data: Any, split: str) -> str:
                 files.append([str(path), int(label), st.st_size, st.st_mtime_ns])
             except OSError:
                 files.append([str(path), int(label), -1, -1])
-    weights_id: list[Any] = [weights.effective_transfer(b), b.weights]
-    if weights.effective_transfer(b) == "zero":
+    weights_id: list[Any] = [derived.effective_transfer(b), b.weights]
+    if derived.effective_transfer(b) == "zero":
         weights_id.append(config.training.seed)  # random weights come from the seed
     elif b.weights == "file":
         try:
@@ -68,7 +67,7 @@ def cache_key(config: RunConfig, data: Any, split: str) -> str:
             weights_id += [str(Path(b.weights_file).resolve()), st.st_size, st.st_mtime_ns]
         except OSError:
             weights_id.append(b.weights_file)
-    if weights.effective_transfer(b) == "partial":
+    if derived.effective_transfer(b) == "partial":
         weights_id += [b.keep_blocks, b.rest, config.training.seed]
     described = {
         "format": FORMAT,

@@ -15,38 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.core.config.backbone_catalogue import BackboneSpec
+from workbench.core.base.freeze import FreezeSummary
+from workbench.core.config import derived
+from workbench.core.config.backbone_catalogue import BackboneSpec, get_backbone
 from workbench.core.config.run import BackboneConfig, FreezeConfig, RunConfig
 from workbench.core.engine.layers import has_params, walk_layers
 
 REINITIALISED_BN_MOMENTUM = 0.9
-
-
-@dataclass(frozen=True)
-class FreezeSummary:
-    """What a freeze policy left trainable, counted over layers that have parameters."""
-
-    layers_total: int
-    layers_trainable: int
-    params_trainable: int
-    params_frozen: int
-
-    @property
-    def text(self) -> str:
-        total = self.params_trainable + self.params_frozen
-        return (
-            f"{self.layers_trainable} of {self.layers_total} layers trainable, "
-            f"{format_count(self.params_trainable)} of {format_count(total)} parameters"
-        )
-
-
-def format_count(n: int) -> str:
-    """1234567 -> "1.2 M", 12345 -> "12.3 k", 123 -> "123"."""
-    if n >= 1_000_000:
-        return f"{n / 1_000_000:.1f} M"
-    if n >= 1_000:
-        return f"{n / 1_000:.1f} k"
-    return str(n)
 
 
 def build_model(config: RunConfig, num_classes: int) -> Any:
@@ -66,9 +41,9 @@ def build_model(config: RunConfig, num_classes: int) -> Any:
     spec = backbone_catalogue.get_backbone(config.backbone.name)
     size = config.data.image_size
     backbone = weights.load_backbone(config.backbone, size)
-    if not weights.is_pretrained(config.backbone):
+    if not derived.is_pretrained(config.backbone):
         set_batchnorm_momentum(backbone, REINITIALISED_BN_MOMENTUM)
-    elif weights.effective_transfer(config.backbone) == "partial" and config.backbone.rest == "reinit":
+    elif derived.effective_transfer(config.backbone) == "partial" and config.backbone.rest == "reinit":
         rest = transferred_rest(backbone, spec, config.backbone.keep_blocks)
         weights.reinitialise(rest)
         set_batchnorm_momentum_of(rest, REINITIALISED_BN_MOMENTUM)
@@ -238,3 +213,15 @@ def _size(variables: list[Any]) -> int:
     import math
 
     return sum(math.prod(v.shape) for v in variables)
+
+
+def freeze_for(model: Any, config: RunConfig, phase: int = 0) -> FreezeSummary:
+    """Apply the config's freezing to `model`: the one place training, the trainable-layers
+    readout and the freeze map turn a config into trainable layers.
+
+    Phase 1 of two-phase fine-tuning freezes the whole backbone; phase 0 and 2 follow the policy.
+    """
+    spec = get_backbone(config.backbone.name)
+    return apply_freeze(model, derived.freeze_for_phase(config, phase), spec,
+                        pretrained=derived.is_pretrained(config.backbone),
+                        transfer=None if phase == 1 else derived.partial_transfer(config))

@@ -25,70 +25,22 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.config.backbone_catalogue import BackboneSpec, get_backbone
+from workbench.core.config.derived import effective_transfer
 from workbench.core.config.run import BackboneConfig
+from workbench.core.config.weights_files import (
+    WeightsUnavailable,
+    imagenet_file_name,
+    imagenet_weights_cached,
+    keras_cache_dir,
+)
 from workbench.core.engine.backbones import refresh_statistics
+from workbench.core.runs.saved_backbones import SAVED_BACKBONES_DIR, write_backbone_info
 
 MANIFEST_ATTR = "workbench_layers"  # h5 attribute: [[layer name, [shape, ...]], ...]
 
 
-class WeightsUnavailable(RuntimeError):
-    """The chosen weights cannot be had here (offline, file missing); the message says what to do."""
-
-
 class WeightsMismatch(ValueError):
     """A weights file does not fit the chosen backbone; the message names what differs."""
-
-
-# ---- ImageNet: the Keras cache -------------------------------------------------
-
-def keras_cache_dir() -> Path:
-    """The folder keras.utils.get_file keeps downloaded weights in, by Keras's own rule.
-
-    $KERAS_HOME, else ~/.keras (/tmp/.keras when home is not writable), then
-    "models". Computed without importing Keras.
-    """
-    base = os.environ.get("KERAS_HOME")
-    if not base:
-        home = os.path.expanduser("~")
-        base = os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
-    base = os.path.expanduser(base)
-    if os.path.isdir(base) and not os.access(base, os.W_OK):
-        base = os.path.join("/tmp", ".keras")
-    return Path(base) / "models"
-
-
-def imagenet_file_name(spec: BackboneSpec, image_size: int, width: float = 1.0) -> str:
-    """The file name keras.applications looks for (include_top=False)."""
-    if not spec.imagenet or not spec.imagenet_file:
-        raise WeightsUnavailable(f"{spec.name} has no ImageNet weights; choose 'none' or a file")
-    sizes = spec.imagenet_sizes
-    rows = image_size if image_size in sizes else (sizes[-1] if sizes else image_size)
-    return spec.imagenet_file.format(alpha=float(width), rows=rows)
-
-
-def imagenet_weights_cached(spec: BackboneSpec, image_size: int, width: float = 1.0) -> Path | None:
-    """The cached ImageNet file if it is already here (no download needed), else None."""
-    if not spec.imagenet or not spec.imagenet_file:
-        return None
-    path = keras_cache_dir() / imagenet_file_name(spec, image_size, width)
-    return path if path.is_file() else None
-
-
-# ---- resolving and loading ----------------------------------------------------------
-
-def is_pretrained(config: BackboneConfig) -> bool:
-    """Weights that carry learned features (ImageNet or a file), as opposed to random ones.
-
-    "zero" transfer and weights "none" are the same thing: the architecture with random weights.
-    """
-    return effective_transfer(config) != "zero"
-
-
-def effective_transfer(config: BackboneConfig) -> str:
-    """"all", "partial" or "zero"; weights "none" means zero transfer whatever `transfer` says."""
-    if config.weights == "none" or getattr(config, "transfer", "all") == "zero":
-        return "zero"
-    return getattr(config, "transfer", "all")
 
 
 def reinitialise(layers: Any) -> int:
@@ -217,8 +169,6 @@ def save_backbone_weights(model: Any, path: str | os.PathLike) -> Path:
         tmp.unlink(missing_ok=True)
     return target
 
-
-# ---- file formats ------------------------------------------------------------------
 
 def _find_backbone(model: Any) -> Any:
     """The nested model named "backbone" when there is one, else the model itself."""
@@ -366,11 +316,6 @@ def _copy_by_name(backbone: Any, source: dict[str, list[Any]], path: Path) -> No
     refresh_statistics(backbone)
 
 
-# ---- pretrain and transfer ---------------------------------------------------------
-
-SAVED_BACKBONES_DIR = "weights"  # under the runs folder: backbones saved from runs, by name
-
-
 def save_run_backbone(run_dir: str | os.PathLike, name: str, runs_dir: str | os.PathLike | None = None) -> Path:
     """Save the backbone of a run's model as `<runs dir>/weights/<name>.weights.h5`, to transfer from.
 
@@ -387,48 +332,5 @@ def save_run_backbone(run_dir: str | os.PathLike, name: str, runs_dir: str | os.
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     path = save_backbone_weights(load_model(run / MODEL_FILE, compile=False),
                                  root / SAVED_BACKBONES_DIR / f"{clean}.weights.h5")
-    _write_backbone_info(run, path)
+    write_backbone_info(run, path)
     return path
-
-
-def _write_backbone_info(run: Path, path: Path) -> None:
-    """Beside the weights, what they fit and where they came from (saved_backbone_info reads it)."""
-    from workbench.core.base.files import atomic_write_text
-    from workbench.core.base.problems import ConfigError
-    from workbench.core.config.run import load_config
-    from workbench.core.runs.store import CONFIG_FILE
-
-    try:
-        config = load_config(run / CONFIG_FILE)
-    except ConfigError:
-        return
-    info = {"backbone": config.backbone.name, "width": config.backbone.width,
-            "image_size": config.data.image_size, "run": run.name, "run_name": config.name}
-    try:
-        atomic_write_text(_info_path(path), json.dumps(info, indent=2) + "\n")
-    except OSError:
-        pass  # the weights are saved; only the description is missing
-
-
-def _info_path(path: Path) -> Path:
-    return path.with_name(path.name[: -len(".weights.h5")] + ".json")
-
-
-def saved_backbone_info(path: str | os.PathLike) -> dict[str, Any]:
-    """What a saved backbone fits ({"backbone", "width", "image_size", "run", "run_name"}); {} when unknown."""
-    try:
-        info = json.loads(_info_path(Path(path)).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
-
-
-def saved_backbones(runs_dir: str | os.PathLike | None = None) -> list[Path]:
-    """Backbones saved from runs (save_run_backbone), newest first."""
-    from workbench.core.runs.store import default_runs_dir
-
-    folder = (Path(runs_dir) if runs_dir is not None else default_runs_dir()) / SAVED_BACKBONES_DIR
-    if not folder.is_dir():
-        return []
-    files = [p for p in folder.glob("*.weights.h5") if not p.name.startswith(".")]
-    return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)

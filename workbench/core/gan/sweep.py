@@ -11,140 +11,31 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from workbench.core.base.events import Event, Message, RunFailed, RunFinished
 from workbench.core.base.files import atomic_write_text
-from workbench.core.base.problems import Problem
-from workbench.core.config.gan import GanConfig, validate_gan
-from workbench.core.train.sweep import parse_rates  # noqa: F401 - the same rate syntax as the dropout lab
-
-SWEEP_FILE = "sweep.json"
-RESULTS_FILE = "results.csv"
-RESULT_COLUMNS = ("rate", "status", "fid", "inception_score", "steps_done", "network", "run_dir", "error")
+from workbench.core.config.gan_sweep import GanSweepConfig, trial_config, validate_gan_sweep
+from workbench.core.config.sweep import parse_rates  # noqa: F401 - the same rate syntax as the dropout lab
+from workbench.core.runs.gan_sweeps import (
+    RESULT_COLUMNS,
+    RESULTS_FILE,
+    SWEEP_FILE,
+    GanSweepFinished,
+    GanSweepResult,
+    GanSweepStarted,
+    GanTrialDone,
+    GanTrialEvent,
+    GanTrialResult,
+)
 
 Emit = Callable[[Any], None]
 
-
-@dataclass
-class GanSweepConfig:
-    base: GanConfig
-    rates: list[float]
-
-    def rate_list(self) -> list[float]:
-        return list(dict.fromkeys(float(r) for r in self.rates))
-
-
-def trial_config(sweep: GanSweepConfig, rate: float, sweep_id: str = "") -> GanConfig:
-    """The base config at one discriminator dropout rate, with FID computed at its end."""
-    changes: dict[str, Any] = {"dropout.rate": float(rate), "evaluation.fid_at_end": True}
-    if rate > 0 and not sweep.base.dropout.placement:
-        changes["dropout.placement"] = ["after_conv"]
-    if sweep_id:
-        changes["name"] = f"gan sweep {sweep_id[-6:]} rate {rate:g}"
-    return sweep.base.replace(**changes)
-
-
-def validate_gan_sweep(sweep: GanSweepConfig, check_paths: bool = True) -> list[Problem]:
-    problems: list[Problem] = []
-    if not sweep.rates:
-        problems.append(Problem("sweep.rates", "choose at least one dropout rate"))
-    for rate in sweep.rates:
-        if not (isinstance(rate, (int, float)) and math.isfinite(rate) and 0.0 <= rate < 1.0):
-            problems.append(Problem("sweep.rates", f"a rate must be at least 0 and below 1, not {rate}"))
-    if problems:
-        return problems
-    seen: set[Problem] = set()
-    for rate in sweep.rate_list():
-        for problem in validate_gan(trial_config(sweep, rate), check_paths):
-            if problem not in seen:
-                seen.add(problem)
-                problems.append(problem)
-    return problems
-
-
-# ---- events -----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GanSweepStarted:
-    sweep_id: str
-    sweep_dir: str
-    rates: tuple[float, ...]
-    steps: int
-
-
-@dataclass(frozen=True)
-class GanTrialEvent:
-    """An event of one trial's run, with the trial it belongs to."""
-
-    trial_index: int
-    rate: float
-    event: Event
-
-
-@dataclass(frozen=True)
-class GanTrialResult:
-    index: int
-    rate: float
-    status: str = ""  # finished | stopped | diverged | failed
-    run_dir: str = ""
-    fid: float | None = None
-    inception_score: float | None = None
-    network: str = ""
-    steps_done: int = 0
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class GanTrialDone:
-    trial: GanTrialResult
-
-
-@dataclass(frozen=True)
-class GanSweepFinished:
-    sweep_dir: str
-    stopped: bool
-    trials_done: int
-    trials_total: int
-
-
-@dataclass
-class GanSweepResult:
-    sweep_id: str = ""
-    sweep_dir: str = ""
-    trials: list[GanTrialResult] = field(default_factory=list)
-    planned: int = 0
-    stopped: bool = False
-    problems: tuple[Problem, ...] = ()
-
-    def best(self) -> GanTrialResult | None:
-        """The finished trial with the lowest FID; None when none has one."""
-        scored = [t for t in self.trials if t.status == "finished" and t.fid is not None]
-        return min(scored, key=lambda t: t.fid) if scored else None
-
-    def to_dict(self) -> dict[str, Any]:
-        best = self.best()
-        return {"id": self.sweep_id, "planned": self.planned, "stopped": self.stopped,
-                "trials": [asdict(t) for t in self.trials], "best": asdict(best) if best else None}
-
-
-def format_table(result: GanSweepResult) -> str:
-    best = result.best()
-    lines = [f"  {'rate':>6}  {'status':<9} {'FID':>10}  {'IS':>7}  steps"]
-    for t in result.trials:
-        fid = "-" if t.fid is None else f"{t.fid:.3f}"
-        score = "-" if t.inception_score is None else f"{t.inception_score:.3f}"
-        lines.append(f"{'*' if t is best else ' '} {t.rate:>6g}  {t.status:<9} {fid:>10}  {score:>7}  {t.steps_done}")
-    return "\n".join(lines)
-
-
-# ---- running --------------------------------------------------------------------------------
 
 def run_gan_sweep(
     sweep: GanSweepConfig,
@@ -156,7 +47,7 @@ def run_gan_sweep(
     train: Callable[..., RunFinished | RunFailed] | None = None,
 ) -> GanSweepResult:
     """Train one GAN per rate, one after another; a failed trial becomes a row without FID. Never raises for one."""
-    from workbench.core.gan.training import gan_runs_root
+    from workbench.core.runs.store import gan_runs_root
     from workbench.core.train.sweep import create_sweep_dir
 
     stop_event = stop_event or threading.Event()
@@ -171,7 +62,7 @@ def run_gan_sweep(
     sweep_id, sweep_dir = create_sweep_dir(root)
     rates = sweep.rate_list()
     result = GanSweepResult(sweep_id, str(sweep_dir), [], len(rates))
-    _save(sweep, result, sweep_dir, "running")
+    save_sweep(sweep, result, sweep_dir, "running")
     steps = sweep.base.training.steps
     emit(GanSweepStarted(sweep_id, str(sweep_dir), tuple(rates), steps))
 
@@ -188,7 +79,7 @@ def run_gan_sweep(
                         runs_dir=root)
         done = _trial_result(index, rate, outcome)
         result.trials.append(done)
-        _save(sweep, result, sweep_dir, "running")
+        save_sweep(sweep, result, sweep_dir, "running")
         emit(GanTrialDone(done))
         if done.status == "stopped" or stop_event.is_set():
             result.stopped = True
@@ -197,7 +88,7 @@ def run_gan_sweep(
             emit(Message("error", "The sweep stopped: its trials cannot train (see the error above)"))
             break
 
-    _save(sweep, result, sweep_dir, "stopped" if result.stopped else "finished")
+    save_sweep(sweep, result, sweep_dir, "stopped" if result.stopped else "finished")
     emit(GanSweepFinished(str(sweep_dir), result.stopped, len(result.trials), len(rates)))
     return result
 
@@ -221,7 +112,7 @@ def _trial_result(index: int, rate: float, outcome: RunFinished | RunFailed) -> 
         error="" if summary.get("fid") is not None or outcome.stopped else "FID was not computed (see the log)")
 
 
-def _save(sweep: GanSweepConfig, result: GanSweepResult, folder: Path, status: str) -> None:
+def save_sweep(sweep: GanSweepConfig, result: GanSweepResult, folder: Path, status: str) -> None:
     plan = {"kind": "gan", "status": status, "rates": sweep.rate_list(), "base": sweep.base.to_dict(),
             **result.to_dict()}
     atomic_write_text(folder / SWEEP_FILE, json.dumps(plan, indent=2) + "\n")

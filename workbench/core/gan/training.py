@@ -51,11 +51,9 @@ from workbench.core.gan.networks import (
     sample_grid,
     save_png,
 )
+from workbench.core.runs.store import gan_runs_root
 
 Emit = Callable[[Event], None]
-
-
-GAN_RUNS_DIR = "gan"  # inside the runs folder
 
 
 SAMPLES_DIR = "samples"
@@ -79,13 +77,6 @@ _MODE_COLLAPSE_HELP = (
     "the noise. Try a lower generator learning rate, dropout in the discriminator, or restart with "
     "another seed; the grids in the run folder's samples/ show when it happened."
 )
-
-
-def gan_runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
-    """Where GAN runs go: a gan/ folder inside the runs folder, apart from the classifiers' runs."""
-    from workbench.core.runs.store import default_runs_dir
-
-    return (Path(runs_dir) if runs_dir else default_runs_dir()) / GAN_RUNS_DIR
 
 
 def total_steps(config: GanConfig, images: int) -> int:

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.core.base.problems import ConfigError
-from workbench.core.config.run import RunConfig, load_config, save_config
 from workbench.core.base.events import BatchEnd, Event, event_to_dict
 from workbench.core.base.files import atomic_append_line, atomic_write_text
+from workbench.core.base.problems import ConfigError
+from workbench.core.config.run import RunConfig, load_config, save_config
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
@@ -219,3 +219,13 @@ class RunError(Exception):
 def tensorboard_command(runs_dir: str | Path) -> str:
     """The command that shows every run's TensorBoard logs (TensorBoard is installed separately)."""
     return f'tensorboard --logdir "{runs_dir}"'
+
+
+GAN_RUNS_DIR = "gan"  # inside the runs folder
+
+
+def gan_runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
+    """Where GAN runs go: a gan/ folder inside the runs folder, apart from the classifiers' runs."""
+    from workbench.core.runs.store import default_runs_dir
+
+    return (Path(runs_dir) if runs_dir else default_runs_dir()) / GAN_RUNS_DIR

@@ -27,8 +27,8 @@ from workbench.core.base.events import (
 )
 from workbench.core.base.images import IMAGE_EXTENSIONS
 from workbench.core.base.problems import ConfigError
-from workbench.core.config import backbone_catalogue
-from workbench.core.config.run import FreezeConfig, RunConfig, load_config
+from workbench.core.config import backbone_catalogue, derived
+from workbench.core.config.run import RunConfig, load_config
 from workbench.core.config.validate import validate
 from workbench.core.data import pipeline
 from workbench.core.engine import batchnorm, checkpoint, features, perf, weights
@@ -232,7 +232,7 @@ def _train(
             emit(Message("warning", f"Run {folder.id} has no checkpoint yet: it starts again from the first epoch"))
         emit(Message("info", f"Building {spec.name} with {_weights_text(config)}"))
         model = model_lib.build_model(config, len(data.class_names))
-        freeze = _apply_freeze(model, config, spec, phase=1 if t.two_phase else 0)
+        freeze = model_lib.freeze_for(model, config, phase=1 if t.two_phase else 0)
         compile_classifier(model, config)
     initial_epoch = int(state.get("epochs_done", 0))
     if resume:
@@ -301,7 +301,7 @@ def _train(
                 saver.carry_time()
                 model.fit(data.train, epochs=t.epochs, initial_epoch=switch, **fit)
         else:
-            frozen = not state and _backbone_frozen(config)
+            frozen = not state and derived.backbone_frozen(config)
             _fit(model, config, data, emit, saver, frozen, epochs=t.epochs, initial_epoch=initial_epoch, **fit)
     seconds = time.perf_counter() - started + float(state.get("seconds", 0.0))
 
@@ -391,10 +391,6 @@ def _left_out_files(*reports) -> int:
     return count
 
 
-def _backbone_frozen(config: RunConfig) -> bool:
-    return config.freeze.policy == "all" and weights.effective_transfer(config.backbone) != "partial"
-
-
 def _fit(model, config: RunConfig, data, emit: Emit, saver, frozen: bool, **fit) -> None:
     """model.fit, or with the whole backbone frozen and no augmentation, the head on cached features."""
     if frozen and features.usable(config):
@@ -406,7 +402,7 @@ def _fit(model, config: RunConfig, data, emit: Emit, saver, frozen: bool, **fit)
 def _weights_text(config: RunConfig) -> str:
     """Where the backbone's weights come from, for the log."""
     b = config.backbone
-    kind = weights.effective_transfer(b)
+    kind = derived.effective_transfer(b)
     if kind == "zero":
         return "re-initialised weights (zero transfer: same architecture, random weights)"
     text = {"imagenet": "ImageNet weights", "file": f"weights from {b.weights_file}"}[b.weights]
@@ -416,23 +412,13 @@ def _weights_text(config: RunConfig) -> str:
     return text
 
 
-def _apply_freeze(model, config: RunConfig, spec, phase: int = 0):
-    """The freeze policy; in phase 1 of two-phase fine-tuning the whole backbone is frozen."""
-    pretrained = weights.is_pretrained(config.backbone)
-    if phase == 1:
-        frozen = FreezeConfig(policy="all", freeze_batchnorm=config.freeze.freeze_batchnorm)
-        return model_lib.apply_freeze(model, frozen, spec, pretrained=pretrained)
-    transfer = config.backbone if weights.effective_transfer(config.backbone) == "partial" else None
-    return model_lib.apply_freeze(model, config.freeze, spec, pretrained=pretrained, transfer=transfer)
-
-
 def _start_phase2(model, config: RunConfig, spec, emit: Emit, epoch: int, callbacks: list, data):
     """Unfreeze per the freeze policy and recompile at the fine-tuning rate; the history runs on.
 
     Emits a Message with kind "phase" and the switch epoch, which the plots mark with a line.
     """
     t = config.training
-    freeze = _apply_freeze(model, config, spec, phase=2)
+    freeze = model_lib.freeze_for(model, config, phase=2)
     rate = t.learning_rate * t.finetune_lr_factor
     compile_classifier(model, config, make_optimizer(config, learning_rate=rate))
     emit(Message("info", f"Phase 2 from epoch {epoch + 1}: fine-tuning at learning rate {rate:.3g}; "

@@ -115,7 +115,7 @@ class SavedBackbonesCombo(ChoiceCombo):
 
 def saved_backbone_choices(runs_dir: str | os.PathLike | None) -> list[tuple[str, str, str]]:
     """(path, label, tooltip) of each backbone saved under the runs folder, newest first."""
-    from workbench.core.engine.weights import saved_backbone_info, saved_backbones
+    from workbench.core.runs.saved_backbones import saved_backbone_info, saved_backbones
 
     choices = []
     for path in saved_backbones(runs_dir):
@@ -288,7 +288,7 @@ class BackbonePanel(ConfigPanel):
 
     def use_saved_backbone(self, path: str) -> None:
         """Start from a saved backbone: its architecture and width, weights from its file, all layers transferred."""
-        from workbench.core.engine.weights import saved_backbone_info
+        from workbench.core.runs.saved_backbones import saved_backbone_info
 
         info = saved_backbone_info(path)
         name = info.get("backbone")

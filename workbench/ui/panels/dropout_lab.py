@@ -37,20 +37,18 @@ from PySide6.QtWidgets import (
 from workbench.core.base.events import BatchEnd, EpochEnd, Message, RunFailed, RunStarted
 from workbench.core.base.problems import Problem
 from workbench.core.config.run import RunConfig
-from workbench.core.train.sweep import (
-    SweepConfig,
+from workbench.core.config.sweep import SweepConfig, parse_rates, validate_sweep
+from workbench.core.runs.sweeps import (
     SweepFinished,
     SweepResult,
     SweepStarted,
     SweepTrialDone,
     SweepTrialEvent,
-    parse_rates,
-    validate_sweep,
 )
 from workbench.ui.fields import mark_problem
 from workbench.ui.panels.regularization import DROPOUT_HELP, DROPOUT_KINDS
 from workbench.ui.plots import drawn_points
-from workbench.ui.sweep_worker import SweepFunction, SweepRunner
+from workbench.ui.tasks.sweep_runner import SweepFunction, SweepRunner
 
 REDRAW_MS = 50
 KIND_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,

@@ -32,11 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.ui import model_jobs
 from workbench.ui.confusion import ConfusionMatrixView
 from workbench.ui.images import to_icon
-from workbench.ui.jobs import BackgroundJobs
 from workbench.ui.run_chooser import RunChooser
+from workbench.ui.tasks import model_jobs
+from workbench.ui.tasks.background import BackgroundJobs
 
 SCORE_COLUMNS = ("Class", "Precision", "Recall", "F1", "Support")
 

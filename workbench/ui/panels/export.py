@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.analysis.export import FILE_NAMES, FORMATS
-from workbench.ui import model_jobs
-from workbench.ui.jobs import BackgroundJobs
+from workbench.core.config.export import FILE_NAMES, FORMATS
+from workbench.ui.tasks import model_jobs
+from workbench.ui.tasks.background import BackgroundJobs
 
 FORMAT_LABELS = {
     "keras": "Keras (.keras): for Keras programs and Workbench",

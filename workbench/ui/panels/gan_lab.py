@@ -57,17 +57,15 @@ from workbench.core.config.gan import (
     save_gan_config,
     validate_gan,
 )
-from workbench.core.gan.sweep import (
-    GanSweepConfig,
+from workbench.core.config.gan_sweep import GanSweepConfig, validate_gan_sweep
+from workbench.core.config.sweep import parse_rates
+from workbench.core.runs.gan_sweeps import (
     GanSweepFinished,
     GanSweepResult,
     GanSweepStarted,
     GanTrialDone,
     GanTrialEvent,
-    parse_rates,
-    validate_gan_sweep,
 )
-from workbench.core.process.child_process import ChildCall
 from workbench.ui.fields import (
     CheckGroup,
     ChoiceCombo,
@@ -76,29 +74,19 @@ from workbench.ui.fields import (
     PathEdit,
     mark_problem,
 )
-from workbench.ui.jobs import BackgroundJobs
 from workbench.ui.plots import drawn_points
-from workbench.ui.sweep_worker import SweepRunner
-from workbench.ui.worker import RunFunction, TrainingRunner
+from workbench.ui.tasks import model_jobs
+from workbench.ui.tasks.background import BackgroundJobs
+from workbench.ui.tasks.runner import GAN_RUN, RunFunction, TrainingRunner
+from workbench.ui.tasks.sweep_runner import GAN_SWEEP, SweepRunner
 
 REDRAW_MS = 50
 COLORS = {"d_loss": "#2563eb", "g_loss": "#ea580c", "d_real": "#16a34a", "d_fake": "#dc2626"}
 SWEEP_COLUMNS = ("Rate", "Status", "FID", "Inception Score", "Steps", "Run folder")
 
 
-_core_gan_run = ChildCall("workbench.core.gan.training:run")  # in a child process, as ui/worker.py explains
 
 
-_core_gan_sweep = ChildCall("workbench.core.gan.sweep:run_gan_sweep")
-
-
-def compute_run_fid(run_dir: str, evaluation, cancel: threading.Event):
-    """On a model-pool thread, under the Keras lock: FID of a GAN run's generator (core.fid.evaluate_run)."""
-    from workbench.core.gan import fid
-    from workbench.ui.model_jobs import holding_keras
-
-    with holding_keras(cancel):
-        return fid.evaluate_run(run_dir, evaluation)
 
 
 def default_gan_config() -> GanConfig:
@@ -158,7 +146,7 @@ class GanLabPanel(QWidget):
                  parent: QWidget | None = None, run_fn: RunFunction | None = None, sweep_fn=None,
                  config: GanConfig | None = None):
         super().__init__(parent)
-        from workbench.core.gan.training import gan_runs_root
+        from workbench.core.runs.store import gan_runs_root
 
         self.runs_root = gan_runs_root(runs_dir)
         self.config = config or default_gan_config()
@@ -173,10 +161,10 @@ class GanLabPanel(QWidget):
         self._fid_busy = False
         self._steps = 1
 
-        self.runner = TrainingRunner(self, run_fn=run_fn or _core_gan_run)
+        self.runner = TrainingRunner(self, run_fn=run_fn or GAN_RUN)
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
-        self.sweeper = SweepRunner(self, sweep_fn=sweep_fn or _core_gan_sweep)
+        self.sweeper = SweepRunner(self, sweep_fn=sweep_fn or GAN_SWEEP)
         self.sweeper.event.connect(self._on_sweep_event)
         self.sweeper.finished.connect(self._on_sweep_finished)
         self.fid_jobs = BackgroundJobs(model_pool, self)
@@ -492,7 +480,7 @@ class GanLabPanel(QWidget):
         return path.split(".")[-1].replace("_", " ")
 
     def _show_source(self) -> None:
-        from workbench.core.gan.fid import describe_source
+        from workbench.core.config.gan_features import describe_source
 
         problems = feature_problems(self.config.evaluation)
         self.source_label.setText("FID uses: " + (describe_source(self.config.evaluation) if not problems
@@ -665,7 +653,7 @@ class GanLabPanel(QWidget):
 
         self._fid_busy = True
         self.fid_label.setText("Computing FID…")
-        self.fid_jobs.submit(compute_run_fid, run, deepcopy(self.config.evaluation), self._cancel)
+        self.fid_jobs.submit(model_jobs.compute_run_fid, run, deepcopy(self.config.evaluation), self._cancel)
         self._set_running()
         return True
 

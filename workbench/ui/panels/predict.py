@@ -34,10 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.ui import model_jobs
 from workbench.ui.images import to_icon, to_pixmap
-from workbench.ui.jobs import BackgroundJobs
 from workbench.ui.run_chooser import RunChooser
+from workbench.ui.tasks import model_jobs
+from workbench.ui.tasks.background import BackgroundJobs
 
 RESULT_COLUMNS = ("Image", "Prediction", "Probability", "Entropy", "Top classes")
 TOPK_COLUMNS = ("Class", "Probability", "± spread")

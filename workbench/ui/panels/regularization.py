@@ -20,9 +20,9 @@ from workbench.core.config.fields import set_field
 from workbench.core.config.run import ACTIVATIONS, RunConfig
 from workbench.ui.fields import CheckGroup, ChoiceCombo, FloatEdit, IntListEdit, RadioGroup
 from workbench.ui.freeze_map import LOADING_TEXT, FreezeBar, FreezeMapDialog
-from workbench.ui.jobs import BackgroundJobs
 from workbench.ui.panels.base import ConfigPanel
-from workbench.ui.transfer_jobs import FreezeMap, build_freeze_map, map_key, structure_key
+from workbench.ui.tasks.background import BackgroundJobs
+from workbench.ui.tasks.transfer_jobs import FreezeMap, build_freeze_map, map_key, structure_key
 
 MAP_DELAY_MS = 300  # after the last edit, like the trainable-layer readout
 MAP_RETRY_MS = 1500  # Keras was busy (a run, another build): ask again

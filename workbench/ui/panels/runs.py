@@ -40,9 +40,9 @@ from PySide6.QtWidgets import (
 
 from workbench.core.config.run import RunConfig, save_config
 from workbench.core.runs.store import CONFIG_FILE, RunRecord, load_run
-from workbench.ui.jobs import BackgroundJobs
 from workbench.ui.run_chooser import best_val_accuracy
 from workbench.ui.run_curves import RunCurves, run_label
+from workbench.ui.tasks.background import BackgroundJobs
 
 COLUMNS = ("Date", "Name", "Backbone", "Weights", "Dropout", "Freeze", "Best val acc", "Epochs", "Duration",
            "Status")
@@ -75,9 +75,9 @@ def list_runs(root: str | os.PathLike, cache: RunCache | None = None) -> list[Ru
     read again: the list refreshes on the GUI thread at each run's start and end, and reading
     200 runs takes a quarter of a second.
     """
-    from workbench.core.engine.weights import SAVED_BACKBONES_DIR
-    from workbench.core.gan.training import GAN_RUNS_DIR
-    from workbench.core.train.sweep import SWEEP_FILE
+    from workbench.core.runs.saved_backbones import SAVED_BACKBONES_DIR
+    from workbench.core.runs.store import GAN_RUNS_DIR
+    from workbench.core.runs.sweeps import SWEEP_FILE
 
     root = Path(root)
     try:  # not runs: weights/ (backbones saved from runs), gan/ (the GAN lab's runs), sweep-<id>/ (a sweep's table)
@@ -504,7 +504,7 @@ class RunsPanel(QWidget):
 
     def delete_runs(self, run_dirs: Sequence[str | os.PathLike]) -> list[str]:
         """Delete run folders: first moved to a hidden name (gone from the list at once), then removed."""
-        from workbench.ui import model_jobs
+        from workbench.ui.tasks import model_jobs
 
         failed = []
         for run_dir in run_dirs:
@@ -569,8 +569,8 @@ class RunsPanel(QWidget):
 
     def save_backbone(self, run_dir: str | os.PathLike, name: str) -> int:
         """Save the run's backbone as <runs>/weights/<name>.weights.h5 on a background job; its id (0: not started)."""
-        from workbench.core.engine.weights import SAVED_BACKBONES_DIR
-        from workbench.ui.transfer_jobs import save_backbone
+        from workbench.core.runs.saved_backbones import SAVED_BACKBONES_DIR
+        from workbench.ui.tasks.transfer_jobs import save_backbone
 
         clean = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip()).strip("-.")
         target = self.root / SAVED_BACKBONES_DIR / f"{clean}.weights.h5"

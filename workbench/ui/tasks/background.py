@@ -8,15 +8,12 @@ result carries with `latest` and drop stale answers.
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-# Held while Keras builds or trains a model in this process: one model job at a time.
-# The training worker takes it for the whole run; the layer counter only tries it.
-keras_lock = threading.Lock()
+from workbench.ui.tasks.keras_lock import keras_lock, pin_thread_state
 
 
 class BackgroundJobs(QObject):
@@ -39,8 +36,6 @@ class BackgroundJobs(QObject):
 
     def _run(self, job_id: int, fn: Callable[..., Any], args: tuple, report_progress: bool) -> None:
         """On a pool thread: no widget is touched here, only signals are emitted."""
-        from workbench.ui.model_jobs import pin_thread_state
-
         pin_thread_state()  # jobs may load TensorFlow: one Python thread state per pool thread
         kwargs = {"progress": functools.partial(self.progress.emit, job_id)} if report_progress else {}
         try:
@@ -67,17 +62,10 @@ def count_trainable(config, num_classes: int):
     if not keras_lock.acquire(blocking=False):
         return None
     try:
-        from workbench.core.config import backbone_catalogue
+        from workbench.core.config.derived import structure_only
         from workbench.core.engine import model as model_lib
 
-        structure = config.replace(**{"backbone.weights": "none", "backbone.weights_file": ""})
-        built = model_lib.build_model(structure, num_classes)
-        spec = backbone_catalogue.get_backbone(config.backbone.name)
-        from workbench.core.engine import weights
-
-        partial = weights.effective_transfer(config.backbone) == "partial"
-        return model_lib.apply_freeze(built, config.freeze, spec, pretrained=weights.is_pretrained(config.backbone),
-                                  transfer=config.backbone if partial else None)
+        return model_lib.freeze_for(model_lib.build_model(structure_only(config), num_classes), config)
     finally:
         keras_lock.release()
 

@@ -10,70 +10,23 @@ pixmaps. TensorFlow is imported only inside these functions.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from workbench.ui.jobs import keras_lock
+from workbench.ui.tasks.keras_lock import holding_keras
 
-LOCK_POLL_S = 0.1
-LOCK_WAIT_S = 600.0
 GALLERY_THUMB = 96
 TABLE_THUMB = 40
 PREVIEW_SIZE = 256
 MAX_GALLERY = 60
 MAX_TABLE_THUMBS = 300
-
-
-class Cancelled(Exception):
-    """The window is closing: the job gave up waiting."""
-
-
-_pinned = threading.local()  # CPython keeps it in the thread state: it lasts as long as the state does
-
-
-def pin_thread_state() -> None:
-    """Keep this pool thread's Python thread state alive between jobs (call first thing in a job).
-
-    PySide gives a QThreadPool thread a new Python thread state for every job
-    (PyGILState_Ensure/Release around each). pybind11, which TensorFlow uses, remembers
-    the thread state of the thread that first loaded it; when that thread runs a later
-    job under a new state, pybind11 waits for the GIL its own thread holds (a hang) or
-    uses the freed state (a crash), e.g. on an error raised inside an eager op. One
-    extra PyGILState_Ensure that is never released keeps the first state for the
-    thread's life, so every job on the thread runs under the same state.
-    """
-    if getattr(_pinned, "done", False):
-        return
-    import ctypes
-
-    ensure = ctypes.pythonapi.PyGILState_Ensure
-    ensure.restype = ctypes.c_int
-    ensure()
-    _pinned.done = True
-
-
-@contextlib.contextmanager
-def holding_keras(cancel: threading.Event | None, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
-    """Hold the Keras lock; give up when `cancel` is set or after `wait_s`."""
-    pin_thread_state()
-    deadline = time.monotonic() + wait_s
-    while not keras_lock.acquire(timeout=LOCK_POLL_S):
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("cancelled")
-        if time.monotonic() > deadline:
-            raise TimeoutError("another model job (a training run?) kept Keras busy; try again when it has ended")
-    try:
-        yield
-    finally:
-        keras_lock.release()
 
 
 # ---- the loaded model, kept for the next job on the same run ---------------------------------
@@ -220,3 +173,11 @@ def export(run_dir: str, fmt: str, cancel: threading.Event | None = None) -> Any
 
     with holding_keras(cancel):
         return export_run(run_model(run_dir), fmt)  # the loaded model is reused: one load for several formats
+
+
+def compute_run_fid(run_dir: str, evaluation, cancel: threading.Event):
+    """On a model-pool thread, under the Keras lock: FID of a GAN run's generator (core.fid.evaluate_run)."""
+    from workbench.core.gan import fid
+
+    with holding_keras(cancel):
+        return fid.evaluate_run(run_dir, evaluation)

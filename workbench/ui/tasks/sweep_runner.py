@@ -18,13 +18,14 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from workbench.core.base.events import BatchEnd
 from workbench.core.process.child_process import ChildCall
-from workbench.ui.jobs import keras_lock
-from workbench.ui.worker import BATCH_INTERVAL_S, BatchThrottle, ThreadRunner, crash_report
+from workbench.ui.tasks.keras_lock import keras_lock
+from workbench.ui.tasks.runner import BATCH_INTERVAL_S, BatchThrottle, ThreadRunner, crash_report
 
 SweepFunction = Callable[..., Any]
 
 
-_core_sweep = ChildCall("workbench.core.train.sweep:run_sweep")  # in a child process, as worker.py explains
+_core_sweep = ChildCall("workbench.core.train.sweep:run_sweep")  # in a child process, as runner.py explains
+GAN_SWEEP = ChildCall("workbench.core.gan.sweep:run_gan_sweep")
 
 
 class SweepWorker(QObject):

@@ -53,10 +53,10 @@ def structure_key(config: RunConfig) -> tuple:
 
 def map_key(config: RunConfig) -> tuple:
     """Everything the freeze map depends on: the structure, the transfer and the freeze policy."""
-    from workbench.core.engine import weights
+    from workbench.core.config.derived import effective_transfer
 
     b, f = config.backbone, config.freeze
-    kind = weights.effective_transfer(b)
+    kind = effective_transfer(b)
     partial = (b.keep_blocks, b.rest) if kind == "partial" else ()
     return (*structure_key(config), kind, partial, f.policy, f.layers, f.blocks, f.freeze_batchnorm,
             tuple(f.trainable_layers) if f.policy == "custom" else ())
@@ -68,7 +68,7 @@ def build_freeze_map(config: RunConfig, cancel: threading.Event | None = None,
 
     None when Keras stayed busy for `wait_s` (a training run): the caller asks again later.
     """
-    from workbench.ui.model_jobs import holding_keras
+    from workbench.ui.tasks.keras_lock import holding_keras
 
     try:
         with holding_keras(cancel, wait_s=wait_s):
@@ -78,30 +78,26 @@ def build_freeze_map(config: RunConfig, cancel: threading.Event | None = None,
 
 
 def _build(config: RunConfig) -> FreezeMap:
-    from workbench.core.config import backbone_catalogue
+    from workbench.core.config import backbone_catalogue, derived
     from workbench.core.config.run import FreezeConfig
     from workbench.core.engine import model as model_lib
-    from workbench.core.engine import weights
 
     spec = backbone_catalogue.get_backbone(config.backbone.name)
-    structure = config.replace(**{"backbone.weights": "none", "backbone.weights_file": ""})
-    built = model_lib.build_model(structure, 2)
-    pretrained = weights.is_pretrained(config.backbone)
-    partial = weights.effective_transfer(config.backbone) == "partial"
+    built = model_lib.build_model(derived.structure_only(config), 2)
+    pretrained = derived.is_pretrained(config.backbone)
+    partial = derived.partial_transfer(config) is not None
     f = config.freeze
     # Which layers could train at all: everything, less what the BatchNorm rule keeps frozen.
     model_lib.apply_freeze(built, FreezeConfig(policy="none", freeze_batchnorm=f.freeze_batchnorm), spec,
                            pretrained=pretrained)
     locked = frozenset(r.name for r in model_lib.freeze_map(built, spec) if not r.trainable)
-    freeze, unknown = f, ()
+    shown, unknown = config, ()
     if f.policy == "custom" and not partial:
         names = {layer.name for layer in built.get_layer("backbone").layers}
         unknown = tuple(n for n in f.trainable_layers if n not in names)
         if unknown:  # listed for another backbone: show what the known names would train
-            freeze = FreezeConfig(policy="custom", freeze_batchnorm=f.freeze_batchnorm,
-                                  trainable_layers=[n for n in f.trainable_layers if n in names])
-    summary = model_lib.apply_freeze(built, freeze, spec, pretrained=pretrained,
-                                     transfer=config.backbone if partial else None)
+            shown = config.replace(**{"freeze.trainable_layers": [n for n in f.trainable_layers if n in names]})
+    summary = model_lib.freeze_for(built, shown)
     return FreezeMap(
         key=map_key(config),
         backbone=spec.name,
@@ -123,8 +119,9 @@ class SavedBackbone:
 
 def save_backbone(run_dir: str, name: str, runs_dir: str, cancel: threading.Event | None = None) -> SavedBackbone:
     """core.weights.save_run_backbone under the Keras lock (it loads the run's model)."""
-    from workbench.core.engine.weights import save_run_backbone, saved_backbone_info
-    from workbench.ui.model_jobs import holding_keras
+    from workbench.core.engine.weights import save_run_backbone
+    from workbench.core.runs.saved_backbones import saved_backbone_info
+    from workbench.ui.tasks.keras_lock import holding_keras
 
     with holding_keras(cancel):
         path = save_run_backbone(run_dir, name, runs_dir)

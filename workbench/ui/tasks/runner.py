@@ -21,7 +21,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 from workbench.core.base.events import BatchEnd, Event, RunFailed, RunFinished
 from workbench.core.config.run import RunConfig
 from workbench.core.process.child_process import ChildCall, ChildFailed
-from workbench.ui.jobs import keras_lock
+from workbench.ui.tasks.keras_lock import keras_lock
 
 RunFunction = Callable[..., RunFinished | RunFailed]
 
@@ -32,6 +32,7 @@ BATCH_INTERVAL_S = 1 / 18
 # GIL, and on a thread of this process they would freeze the window. The worker's thread only
 # relays the child's events. Tests pass their own `run_fn`, which runs on the thread itself.
 _core_run = ChildCall("workbench.core.train.run:run")
+GAN_RUN = ChildCall("workbench.core.gan.training:run")  # the GAN lab's runs, the same way
 
 
 def crash_report(title: str, exc: BaseException) -> RunFailed:
