@@ -314,7 +314,7 @@ def test_frozen_batchnorm_keeps_its_statistics_while_the_rest_fine_tunes(freeze_
 
 @pytest.mark.slow
 def test_a_reinitialised_backbone_scores_in_inference_what_it_learned():
-    """MEASURED.md's trap: with Keras's BN momentum 0.999 this scores at chance (0.33) in
+    """docs/measured.md's trap: with Keras's BN momentum 0.999 this scores at chance (0.33) in
     inference after the same 30 epochs at training accuracy 1.0; with 0.9 it scores 1.0. ~35 s."""
     from fixture_images import class_image
 

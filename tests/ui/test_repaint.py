@@ -2,7 +2,7 @@
 
 6.12.0 dropped a reference to None on every void Qt call and to True on every
 Signal.emit; on Python 3.11 the process died with `none_dealloc` after a few
-hundred to a thousand repaints (MEASURED.md). This test repaints the real plot
+hundred to a thousand repaints (docs/measured.md). This test repaints the real plot
 widget 3,000 times, in one process, while a worker thread streams events.
 """
 

@@ -135,7 +135,7 @@ class TrainingConfig:
     patience: int = 3
     keep_best: bool = True
     monitor: str = "val_loss"
-    divergence_factor: float = 10.0  # stop when loss exceeds this many times its first value
+    divergence_factor: float = 10.0  # stop when the smoothed loss stays this many times above its lowest (or chance level)
     tensorboard: bool = False  # also write TensorBoard logs into the run folder (tensorboard/)
     # Two-phase fine-tuning: `phase1_epochs` with the whole backbone frozen (head only), then
     # the freeze policy's layers unfreeze and training goes on at learning_rate * finetune_lr_factor.

@@ -4,7 +4,7 @@ BatchNorm layers that learn (a re-initialised backbone, or fine-tuning with
 BatchNorm unfrozen) keep moving averages of their batch statistics. On a small
 dataset the averages lag far behind the quickly changing weights, so the model
 scores near chance in inference mode while its training accuracy climbs (see
-MEASURED.md). Before each validation pass we set every trainable BatchNorm's
+docs/measured.md). Before each validation pass we set every trainable BatchNorm's
 moving mean and variance to the exact statistics of a fixed sample of training
 images under the current weights: one forward pass, no labels, no validation data.
 """

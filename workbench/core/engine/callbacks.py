@@ -107,13 +107,30 @@ class ProgressCallback(keras.callbacks.Callback):
             self._stopped_in_epoch = True
 
 class DivergenceGuard(keras.callbacks.Callback):
-    """Stops a run whose loss is NaN/inf or grew past `factor` times its first value."""
+    """Stops a run whose loss is NaN/inf, or whose smoothed loss stays far above its reference.
 
-    def __init__(self, factor, first=None):
+    The reference is the lowest smoothed loss so far, but never below the loss of guessing
+    (ln of the class count): a run that starts low (a good pretrained backbone) and wobbles is
+    not diverging, nor is one spike, while a loss that stays above `factor` times that
+    reference for `PATIENCE` batches in a row is.
+    """
+
+    SMOOTHING = 0.8  # weight of the previous smoothed value
+    PATIENCE = 10  # consecutive batches above the limit
+
+    def __init__(self, factor, first=None, num_classes=2):
         super().__init__()
         self.factor = factor
-        self.first: float | None = float(first) if first is not None else None  # kept across a resume
+        self.chance_loss = math.log(max(int(num_classes), 2))
+        # `first`: the reference kept across a resume (the checkpoint's "divergence_first").
+        self.first: float | None = float(first) if first is not None else None
+        self.smoothed: float | None = None
+        self.above = 0
         self.reason = ""
+
+    @property
+    def limit(self) -> float:
+        return self.factor * max(self.first if self.first is not None else self.chance_loss, self.chance_loss)
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
@@ -122,15 +139,19 @@ class DivergenceGuard(keras.callbacks.Callback):
         loss = float(loss)
         if not math.isfinite(loss):
             self.reason = f"Training diverged: the loss became {loss} at batch {batch + 1}"
-        elif self.first is None:
-            self.first = loss
-        elif loss > self.factor * max(self.first, 1e-8):
-            self.reason = (
-                f"Training diverged: the loss grew to {loss:.4g}, more than "
-                f"{self.factor:g} times its first value ({self.first:.4g})"
-            )
-        if self.reason:
             self.model.stop_training = True
+            return
+        s = loss if self.smoothed is None else self.SMOOTHING * self.smoothed + (1 - self.SMOOTHING) * loss
+        self.smoothed = s
+        self.first = s if self.first is None else min(self.first, s)
+        self.above = self.above + 1 if loss > self.limit else 0
+        if self.above >= self.PATIENCE:
+            self.reason = (
+                f"Training diverged: the loss stayed above {self.limit:.4g} for {self.above} batches "
+                f"(now {loss:.4g}; the lowest so far {self.first:.4g}, guessing scores {self.chance_loss:.4g})"
+            )
+            self.model.stop_training = True
+
 
 class ModelSaver(keras.callbacks.Callback):
     """Keeps checkpoint.keras (the last state, for resume) and model.keras (best or last) on disk,

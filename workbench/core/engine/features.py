@@ -4,7 +4,7 @@ A frozen backbone (freeze policy "all", or phase 1 of two-phase fine-tuning) giv
 the same feature map for an image at every epoch, and with augmentation off it sees
 the same images. So the backbone's output is computed once per split, stored in
 ``<cache>/<key>.npz`` and the head alone trains on it: epochs after the first cost
-a small fraction of a frozen fit's (MEASURED.md: ~100x). The head model is built
+a small fraction of a frozen fit's (docs/measured.md: ~100x). The head model is built
 from the full model's own head layers (shared, not copied), so what it learns is
 in the full model, which is what the run saves.
 

@@ -30,7 +30,7 @@ def build_model(config: RunConfig, num_classes: int) -> Any:
     Layer seeds come from config.training.seed, one per dropout layer, so the
     same config drops the same units. A re-initialised backbone ("none") gets
     BatchNorm momentum 0.9: with Keras's 0.99-0.999 the moving statistics never
-    catch up on a small dataset and inference scores at chance (MEASURED.md).
+    catch up on a small dataset and inference scores at chance (docs/measured.md).
     """
     import keras
 
@@ -110,7 +110,7 @@ def apply_freeze(model: Any, freeze: FreezeConfig, spec: BackboneSpec, pretraine
     trains everything. With `freeze_batchnorm` and pretrained weights every
     BatchNormalization layer of the backbone is frozen too: a frozen BN layer
     runs in inference mode whatever `training` says, which is the only way to
-    keep pretrained statistics in Keras 3 (MEASURED.md). The head always trains.
+    keep pretrained statistics in Keras 3 (docs/measured.md). The head always trains.
 
     With partial transfer (`transfer`) the policy is not used: the
     kept blocks stay frozen and the rest trains (its BatchNorm frozen only when

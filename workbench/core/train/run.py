@@ -260,7 +260,8 @@ def _train(
 
     progress = ProgressCallback(emit, folder, data.steps_per_epoch, stop_event, pause_event, skipped,
                                 initial_epoch=initial_epoch)
-    guard = DivergenceGuard(t.divergence_factor, first=state.get("divergence_first"))
+    guard = DivergenceGuard(t.divergence_factor, first=state.get("divergence_first"),
+                            num_classes=len(data.class_names))
     saver = ModelSaver(folder, t.monitor if t.keep_best else "", progress, guard, state,
                        class_names=tuple(data.class_names))
     callbacks: list[Any] = [progress, guard, saver]
