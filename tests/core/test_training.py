@@ -3,6 +3,7 @@
 import math
 import threading
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -113,6 +114,31 @@ def test_divergence_guard_stops_a_run_with_a_huge_learning_rate(image_tree, tmp_
     assert "diverged" in result.error and "learning rate" in result.details
     assert len(rec.of(EpochEnd)) < 5
     assert load_run(result.run_dir).summary["status"] == "diverged"
+
+
+def test_a_run_that_diverges_after_a_good_epoch_keeps_that_epochs_model(image_tree, tmp_path, monkeypatch):
+    """The divergence message and the run folder agree: the last good epoch's model is kept."""
+
+    class DivergesInEpochTwo(training.DivergenceGuard):
+        def on_train_batch_end(self, batch, logs=None):
+            super().on_train_batch_end(batch, logs)
+            if self.epoch == 1 and not self.reason:
+                self.reason = "Training diverged: injected by the test"
+                self.model.stop_training = True
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+    monkeypatch.setattr(training, "DivergenceGuard", DivergesInEpochTwo)
+    rec = Recorder()
+    result = training.run(tiny_config(image_tree, **{"training.epochs": 3}), rec, runs_dir=tmp_path)
+    assert isinstance(result, RunFailed) and result.kind == "diverged", result
+    assert "last good epoch is kept" in result.details
+    record = load_run(result.run_dir)
+    assert record.summary["status"] == "diverged" and record.summary["model"] == "model.keras"
+    assert (Path(result.run_dir) / "model.keras").is_file()
+    # The reason is reported once (by the failure), not also as a separate log line.
+    assert not [e for e in rec.of(Message) if "injected" in e.text]
 
 
 def test_invalid_config_is_refused_before_training(tmp_path):

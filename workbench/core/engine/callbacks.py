@@ -276,6 +276,14 @@ class ModelSaver(keras.callbacks.Callback):
         self.checkpoints += 1
         self._last_save = (time.perf_counter(), took)
 
+    def keep_last_good(self) -> bool:
+        """After a divergence: model.keras holds the best (or last) epoch that finished, if one did."""
+        if self._unsaved_best is not None:
+            self._write_best(self._target)
+        if not self.folder.model_path.is_file() and self.folder.checkpoint_path.is_file():
+            copy_atomically(self.folder.checkpoint_path, self.folder.model_path)
+        return self.folder.model_path.is_file()
+
     def finish(self, model):
         """At the end, a model file must exist even if no epoch finished (stopped early)."""
         if self._unsaved_best is not None:

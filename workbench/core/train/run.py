@@ -307,7 +307,9 @@ def _train(
     seconds = time.perf_counter() - started + float(state.get("seconds", 0.0))
 
     epochs_done = progress.epochs_done
-    if not guard.reason:
+    if guard.reason:
+        saver.keep_last_good()
+    else:
         saver.finish(model)
     if guard.reason:
         reason = guard.reason
@@ -341,8 +343,9 @@ def _train(
         emit(Message("warning", f"Skipped {left_out + skipped.count} file(s) in all: {left_out} found unusable "
                                 f"by the scan, {skipped.count} unreadable during training"))
     if guard.reason:
-        emit(Message("error", guard.reason))
-        return _fail(emit, folder, guard.reason, _DIVERGENCE_HELP, "diverged", summary)
+        kept = ("The model from the last good epoch is kept in the run folder." if summary["model"] else
+                "No epoch finished before it diverged, so there is no model to keep.")
+        return _fail(emit, folder, guard.reason, f"{_DIVERGENCE_HELP} {kept}", "diverged", summary)
     folder.write_summary(summary)
     if reason == "early stopping":
         emit(Message("info", f"Early stopping after {epochs_done} epochs: {t.monitor} stopped improving"))
@@ -372,7 +375,7 @@ def _batchnorm_recalibration(model, train_dataset, train_images: int, emit: Emit
 _DIVERGENCE_HELP = (
     "The loss became too large or not a number, so the run was stopped to save your time.\n"
     "Usual fixes: lower the learning rate (divide it by 10), use Adam instead of SGD, "
-    "or check the images and labels. The model from the last good epoch is kept in the run folder."
+    "or check the images and labels."
 )
 
 
