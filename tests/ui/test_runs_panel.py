@@ -251,7 +251,7 @@ def test_save_backbone_writes_the_file_and_offers_it_as_a_weights_source(make_wi
 
 
 def test_only_runs_are_listed_not_the_gan_sweep_or_saved_backbone_folders(tmp_path):
-    from workbench.ui.panels.runs import list_runs
+    from workbench.core.runs.listing import list_runs
 
     root = tmp_path / "runs"
     run = saved_run(root, "real", [0.5])
@@ -266,7 +266,7 @@ def test_only_runs_are_listed_not_the_gan_sweep_or_saved_backbone_folders(tmp_pa
 
 
 def test_a_refresh_reads_again_only_the_runs_whose_files_changed(tmp_path, monkeypatch):
-    from workbench.ui.panels import runs as runs_module
+    from workbench.core.runs import listing as runs_module
 
     root = tmp_path / "runs"
     paths = [saved_run(root, f"r{i}", [0.5, 0.6]) for i in range(5)]

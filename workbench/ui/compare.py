@@ -90,7 +90,7 @@ class TransferComparison(QObject):
         w = self.window
         if getattr(result, "run_dir", ""):
             self.run_dirs.append(result.run_dir)
-        closing = getattr(w, "_close_after_run", False)
+        closing = getattr(w, "close_after_run", False)
         if isinstance(result, RunFinished) and not result.stopped and self.queue and not closing:
             config = self.queue.pop(0)
             w.log.add("info", f"Comparing transfer with zero-init: run 2 of 2, '{config.name}'")
@@ -118,7 +118,7 @@ class TransferComparison(QObject):
         self.finished.emit(list(self.run_dirs))
 
     def _scores(self) -> str:
-        from workbench.ui.run_chooser import best_val_accuracy
+        from workbench.core.runs.listing import best_val_accuracy
 
         parts = []
         for run_dir, name in zip(self.run_dirs, self.names, strict=False):

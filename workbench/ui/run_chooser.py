@@ -8,13 +8,8 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QSizePolicy, QWidget
 
+from workbench.core.runs.listing import best_val_accuracy, run_label
 from workbench.core.runs.store import RunRecord
-from workbench.ui.run_curves import run_label
-
-
-def best_val_accuracy(record: RunRecord) -> float | None:
-    values = [row["val_accuracy"] for row in record.metrics if "val_accuracy" in row]
-    return max(values) if values else None
 
 
 def chooser_text(record: RunRecord) -> str:

@@ -17,6 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from workbench.core.runs.listing import run_label
 from workbench.core.runs.store import RunRecord
 from workbench.ui.plots import TRAIN_COLOR, VAL_COLOR
 
@@ -24,11 +25,6 @@ from workbench.ui.plots import TRAIN_COLOR, VAL_COLOR
 RUN_COLORS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000",
               "#8c564b", "#7f7f7f", "#bcbd22")
 METRICS = (("loss", "Loss"), ("accuracy", "Accuracy"))
-
-
-def run_label(record: RunRecord) -> str:
-    name = record.config.name if record.config is not None and record.config.name else ""
-    return name or record.id
 
 
 @dataclass
