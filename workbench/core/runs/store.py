@@ -229,3 +229,29 @@ def gan_runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
     from workbench.core.runs.store import default_runs_dir
 
     return (Path(runs_dir) if runs_dir else default_runs_dir()) / GAN_RUNS_DIR
+
+
+def rename_run(run_dir: str | os.PathLike, name: str) -> None:
+    """Write a new name into the run's config.json (atomically); the folder keeps its name.
+
+    Raises ConfigError when the config cannot be read, OSError when it cannot be written.
+    """
+    path = Path(run_dir)
+    config = load_config(path / CONFIG_FILE)
+    config.name = name
+    save_config(config, path / CONFIG_FILE)
+
+
+def delete_run(run_dir: str | os.PathLike) -> None:
+    """Delete a run folder: first moved to a hidden name (gone from every listing at once), then removed.
+
+    Refuses (ValueError) a folder that is not a run folder, so a wrong path never removes a user's files.
+    """
+    import shutil
+
+    path = Path(run_dir)
+    if not (path / CONFIG_FILE).is_file() and not (path / METRICS_FILE).is_file():
+        raise ValueError(f"{path} is not a run folder (it has no {CONFIG_FILE}): nothing was deleted")
+    doomed = path.with_name(f".deleting-{path.name}-{os.getpid()}")
+    os.replace(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)

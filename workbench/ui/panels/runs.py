@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
 import time
 from collections.abc import Sequence
@@ -38,7 +37,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.config.run import RunConfig, save_config
+from workbench.core.base.problems import ConfigError
+from workbench.core.config.run import RunConfig
 from workbench.core.runs.listing import (
     RunCache,
     describe,
@@ -47,7 +47,7 @@ from workbench.core.runs.listing import (
     run_status,
     run_time,
 )
-from workbench.core.runs.store import CONFIG_FILE, RunRecord, load_run
+from workbench.core.runs.store import CONFIG_FILE, RunRecord, delete_run, rename_run
 from workbench.ui.run_curves import RunCurves
 from workbench.ui.tasks.background import BackgroundJobs
 
@@ -335,13 +335,11 @@ class RunsPanel(QWidget):
 
     def rename_run(self, run_dir: str | os.PathLike, name: str) -> bool:
         """Write the new name into the run's config.json (atomically); the folder is not renamed."""
-        record = load_run(run_dir)
-        if record.config is None:
-            self.show_error("Cannot rename the run", f"Its config cannot be read:\n\n{record.problem}")
-            return False
-        record.config.name = name
         try:
-            save_config(record.config, Path(run_dir) / CONFIG_FILE)
+            rename_run(run_dir, name)
+        except ConfigError as exc:
+            self.show_error("Cannot rename the run", f"Its config cannot be read:\n\n{exc}")
+            return False
         except OSError as exc:
             self.show_error("Cannot rename the run", f"{Path(run_dir) / CONFIG_FILE} could not be written: {exc}")
             return False
@@ -375,14 +373,12 @@ class RunsPanel(QWidget):
             if self._active_dir and os.path.abspath(path) == os.path.abspath(self._active_dir):
                 failed.append(f"{path.name}: it is training now")
                 continue
-            doomed = path.with_name(f".deleting-{path.name}-{os.getpid()}")
             try:
-                os.replace(path, doomed)
-            except OSError as exc:
+                delete_run(path)
+            except (OSError, ValueError) as exc:
                 failed.append(f"{path.name}: {exc}")
                 continue
             model_jobs.forget(path)
-            shutil.rmtree(doomed, ignore_errors=True)
         self.refresh()
         if failed:
             self.show_error("Some runs were not deleted", "\n".join(failed))
