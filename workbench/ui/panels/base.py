@@ -143,6 +143,11 @@ class ConfigPanel(QWidget):
     def fields(self) -> Sequence[str]:
         return tuple(self._bindings)
 
+    def bound_widget(self, path: str) -> QWidget | None:
+        """The widget bound to `path` (widget_for gives the one that shows its problems)."""
+        binding = self._bindings.get(path)
+        return binding.widget if binding else None
+
     def widget_for(self, path: str) -> QWidget | None:
         binding = self._bindings.get(path)
         return binding.mark if binding else None

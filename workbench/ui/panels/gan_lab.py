@@ -1,11 +1,10 @@
 """GAN lab: train a DCGAN with dropout in the discriminator, watch it learn, score it with FID.
 
 The second mode of Workbench, built from the same pieces as the classifier: a plain config
-(core.gan_config.GanConfig) edited by a form and checked on every edit, a run through the
-shared TrainingRunner (ui/worker.py) with `core.gan.run` in a child process as its run function,
-events drawn by plots that redraw on a timer, a run folder per run. FID runs as a background
-model job under the Keras lock; the dropout-rate sweep runs through the shared SweepRunner.
-Nothing here imports TensorFlow: the core does, in the child processes and the model jobs.
+(core/config/gan.py) edited by a bound form (panels/gan_form.py) and checked on every edit,
+runs and sweeps through the shared task runners (ui/tasks) with the core in a child process,
+a live view that redraws on a timer (ui/gan_views.py), a run folder per run. FID runs as a
+background model job under the Keras lock. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -15,26 +14,17 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import Qt, QThreadPool, QTimer, Signal, Slot
-from PySide6.QtGui import QFont
+from PySide6.QtCore import Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -49,7 +39,6 @@ from workbench.core.base.events import (
     RunFinished,
 )
 from workbench.core.base.problems import ConfigError, Problem
-from workbench.core.config.fields import get_field, set_field
 from workbench.core.config.gan import (
     GanConfig,
     feature_problems,
@@ -67,26 +56,15 @@ from workbench.core.runs.gan_sweeps import (
     GanTrialEvent,
 )
 from workbench.ui.fields import (
-    CheckGroup,
-    ChoiceCombo,
-    FloatEdit,
-    InputError,
     PathEdit,
     mark_problem,
 )
-from workbench.ui.plots import drawn_points
+from workbench.ui.gan_views import GanLiveView, GanSweepTable
+from workbench.ui.panels.gan_form import GanForm
 from workbench.ui.tasks import model_jobs
 from workbench.ui.tasks.background import BackgroundJobs
 from workbench.ui.tasks.runner import GAN_RUN, RunFunction, TrainingRunner
 from workbench.ui.tasks.sweep_runner import GAN_SWEEP, SweepRunner
-
-REDRAW_MS = 50
-COLORS = {"d_loss": "#2563eb", "g_loss": "#ea580c", "d_real": "#16a34a", "d_fake": "#dc2626"}
-SWEEP_COLUMNS = ("Rate", "Status", "FID", "Inception Score", "Steps", "Run folder")
-
-
-
-
 
 
 def default_gan_config() -> GanConfig:
@@ -95,43 +73,6 @@ def default_gan_config() -> GanConfig:
     config.training.steps = 2000
     config.training.batch_size = 64
     return config
-
-
-class _Curve:
-    """x/y values in numpy buffers that double when full (setData gets views, not lists)."""
-
-    def __init__(self) -> None:
-        self.data = np.empty((2, 1024))
-        self.n = 0
-
-    def add(self, x: float, y: float) -> None:
-        if self.n == self.data.shape[1]:
-            grown = np.empty((2, 2 * self.n))
-            grown[:, : self.n] = self.data
-            self.data = grown
-        self.data[:, self.n] = (x, y)
-        self.n += 1
-
-    def clear(self) -> None:
-        self.data = np.empty((2, 1024))
-        self.n = 0
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.data[0, : self.n], self.data[1, : self.n]
-
-
-def _plot(title: str, left: str) -> pg.PlotWidget:
-    widget = pg.PlotWidget(background="w")
-    item = widget.getPlotItem()
-    item.setTitle(f"<span style='font-size:11pt; font-weight:600'>{title}</span>")
-    item.setLabel("bottom", "step")
-    item.setLabel("left", left)
-    item.showGrid(x=True, y=True, alpha=0.2)
-    item.setDownsampling(auto=True, mode="peak")
-    item.setClipToView(True)
-    item.setMenuEnabled(False)
-    item.addLegend(offset=(-10, 10))
-    return widget
 
 
 class GanLabPanel(QWidget):
@@ -171,10 +112,16 @@ class GanLabPanel(QWidget):
         self.fid_jobs.done.connect(self._on_fid_done)
         self.fid_jobs.failed.connect(self._on_fid_failed)
 
-        self.widgets: dict[str, QWidget] = {}
-        form_widget = self._build_form()
+        self.form = GanForm(self.config)
+        self.form.edited.connect(self._on_form_edited)
+        form_box = QWidget()
+        form_layout = QVBoxLayout(form_box)
+        form_layout.setContentsMargins(0, 0, 0, 0)
+        form_layout.addWidget(self.form)
+        form_layout.addLayout(self._build_files())
+        form_layout.addStretch(1)
         scroll = QScrollArea()
-        scroll.setWidget(form_widget)
+        scroll.setWidget(form_box)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(360)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -186,7 +133,8 @@ class GanLabPanel(QWidget):
         right_layout.addWidget(self.status_label)
         right_layout.addWidget(self.problem_label)
         views = QSplitter(Qt.Orientation.Vertical)
-        views.addWidget(self._build_live())
+        self.live = GanLiveView()
+        views.addWidget(self.live)
         views.addWidget(self._build_results())
         views.setSizes([420, 260])
         right_layout.addWidget(views, 1)
@@ -199,104 +147,9 @@ class GanLabPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(splitter)
 
-        self._timer = QTimer(self)
-        self._timer.setInterval(REDRAW_MS)
-        self._timer.timeout.connect(self._redraw)
-        self._timer.start()
         self.set_config(self.config)
 
-    # ---- building ---------------------------------------------------------------------
-    def _field(self, form: QFormLayout, label: str, path: str, widget: QWidget, tip: str = "") -> None:
-        if tip:
-            widget.setToolTip(tip)
-        self.widgets[path] = widget
-        form.addRow(label, widget)
-        signal = getattr(widget, "valueChanged", None) or getattr(widget, "textChanged", None)
-        if isinstance(widget, QCheckBox):
-            signal = widget.toggled
-        signal.connect(self._on_form_edited)
-
-    @staticmethod
-    def _spin(low: int, high: int, step: int = 1) -> QSpinBox:
-        spin = QSpinBox()
-        spin.setRange(low, high)
-        spin.setSingleStep(step)
-        spin.setMaximumWidth(140)
-        return spin
-
-    def _build_form(self) -> QWidget:
-        from workbench.core.config.backbone_catalogue import BACKBONES
-
-        box = QWidget()
-        outer = QVBoxLayout(box)
-        outer.setContentsMargins(0, 0, 6, 0)
-
-        data = QGroupBox("Images")
-        form = QFormLayout(data)
-        self._field(form, "Folder", "data.folder", PathEdit(folder=True, caption="Choose a folder of images"),
-                    "A folder of images, or a folder with one sub-folder per class")
-        self._field(form, "Class", "data.class_name", QLineEdit(),
-                    "One class (sub-folder) to learn; empty: every image in the folder")
-        self.widgets["data.class_name"].setPlaceholderText("all classes")
-        self._field(form, "Image size", "data.image_size", ChoiceCombo([(32, "32 x 32"), (64, "64 x 64")]))
-        self._field(form, "Keep in memory", "data.cache", QCheckBox("decode each image once"))
-        outer.addWidget(data)
-
-        model = QGroupBox("Networks")
-        form = QFormLayout(model)
-        self._field(form, "Latent size", "model.latent_size", self._spin(1, 1024),
-                    "Length of the noise vector the generator starts from (typical: 100)")
-        self._field(form, "Generator width", "model.generator_width", self._spin(4, 1024, 8),
-                    "Filters of the generator's last block, doubled toward its start (typical: 64)")
-        self._field(form, "Discriminator width", "model.discriminator_width", self._spin(4, 1024, 8),
-                    "Filters of the discriminator's first block, doubled toward its end (typical: 64)")
-        self._field(form, "Dropout rate", "dropout.rate", FloatEdit(),
-                    "Dropout in the discriminator (0: none). It keeps the discriminator from winning outright.")
-        self._field(form, "Dropout placement", "dropout.placement",
-                    CheckGroup([("after_conv", "after each convolution block"), ("before_output", "before the output")]))
-        outer.addWidget(model)
-
-        training = QGroupBox("Training")
-        form = QFormLayout(training)
-        self._field(form, "Steps", "training.steps", self._spin(1, 10_000_000, 100))
-        self._field(form, "Batch size", "training.batch_size", self._spin(2, 4096, 8))
-        self._field(form, "Generator learning rate", "training.generator_learning_rate", FloatEdit(),
-                    "Adam's learning rate for the generator (typical: 2e-4)")
-        self._field(form, "Generator beta 1", "training.generator_beta_1", FloatEdit(),
-                    "Adam's beta_1 for the generator (typical for a DCGAN: 0.5)")
-        self._field(form, "Discriminator learning rate", "training.discriminator_learning_rate", FloatEdit())
-        self._field(form, "Discriminator beta 1", "training.discriminator_beta_1", FloatEdit())
-        self._field(form, "Label smoothing", "training.label_smoothing", FloatEdit(),
-                    "One-sided: the discriminator's target for real images becomes 1 - this (0: off; typical 0.1)")
-        self._field(form, "Samples every", "training.sample_every", self._spin(1, 1_000_000, 10),
-                    "Refresh (and save) the grid of samples every this many steps")
-        self._field(form, "Checkpoint every", "training.checkpoint_every", self._spin(1, 10_000_000, 100),
-                    "Save generator.keras every this many steps")
-        self._field(form, "Seed", "training.seed", self._spin(0, 2_000_000_000))
-        self._field(form, "Collapse guard", "guard.enabled", QCheckBox("stop and explain when training collapses"))
-        outer.addWidget(training)
-
-        fid = QGroupBox("FID features")
-        form = QFormLayout(fid)
-        self._field(form, "Network", "evaluation.features", ChoiceCombo([
-            ("auto", "automatic (InceptionV3 if its weights are here)"), ("classifier", "a trained classifier"),
-            ("backbone", "a backbone"), ("inception", "InceptionV3 (ImageNet)")]))
-        self._field(form, "Classifier run", "evaluation.classifier_run",
-                    PathEdit(folder=True, caption="Choose a trained classifier's run folder"),
-                    "Its penultimate layer gives the features, its softmax the Inception Score")
-        self._field(form, "Backbone", "evaluation.backbone", ChoiceCombo([(n, n) for n in BACKBONES]))
-        self._field(form, "Backbone weights", "evaluation.backbone_weights", ChoiceCombo([
-            ("imagenet", "ImageNet (from the Keras cache)"), ("file", "a weights file"), ("none", "random")]))
-        self._field(form, "Weights file", "evaluation.weights_file",
-                    PathEdit(folder=False, file_filter="Weights (*.h5 *.keras)", caption="Choose a weights file"))
-        self._field(form, "Images compared", "evaluation.samples", self._spin(10, 50_000, 100))
-        self._field(form, "FID at the end", "evaluation.fid_at_end", QCheckBox("compute FID when training ends"))
-        self.source_label = QLabel()
-        self.source_label.setObjectName("hint")
-        self.source_label.setWordWrap(True)
-        form.addRow(self.source_label)
-        outer.addWidget(fid)
-
+    def _build_files(self) -> QHBoxLayout:
         files = QHBoxLayout()
         self.open_button = QPushButton("Open config…")
         self.open_button.clicked.connect(self.open_config_dialog)
@@ -306,9 +159,7 @@ class GanLabPanel(QWidget):
         files.addWidget(self.open_button)
         files.addWidget(self.save_button)
         files.addStretch(1)
-        outer.addLayout(files)
-        outer.addStretch(1)
-        return box
+        return files
 
     def _build_buttons(self) -> QHBoxLayout:
         self.train_button = QPushButton("Train GAN")
@@ -330,42 +181,6 @@ class GanLabPanel(QWidget):
             row.addWidget(button)
         row.addStretch(1)
         return row
-
-    def _build_live(self) -> QWidget:
-        self.loss_plot = _plot("Losses", "loss")
-        self.d_plot = _plot("Discriminator outputs", "probability 'real'")
-        self.d_plot.getPlotItem().enableAutoRange(y=False)
-        self.d_plot.setYRange(0, 1, padding=0.02)
-        self.curves = {
-            "d_loss": self.loss_plot.plot(pen=pg.mkPen(COLORS["d_loss"], width=1.5), name="discriminator", antialias=False),
-            "g_loss": self.loss_plot.plot(pen=pg.mkPen(COLORS["g_loss"], width=1.5), name="generator", antialias=False),
-            "d_real": self.d_plot.plot(pen=pg.mkPen(COLORS["d_real"], width=1.5), name="D(real)", antialias=False),
-            "d_fake": self.d_plot.plot(pen=pg.mkPen(COLORS["d_fake"], width=1.5), name="D(fake)", antialias=False),
-        }
-        self._series = {key: _Curve() for key in self.curves}
-        self._dirty = False
-
-        self.samples_view = pg.GraphicsLayoutWidget()
-        self.samples_view.setBackground("w")
-        self.samples_box = self.samples_view.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
-        self.samples_image = pg.ImageItem(axisOrder="row-major")
-        self.samples_box.addItem(self.samples_image)
-        self.samples_label = QLabel("Samples from a fixed noise batch appear here.")
-        self.samples_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        samples = QWidget()
-        samples_layout = QVBoxLayout(samples)
-        samples_layout.setContentsMargins(0, 0, 0, 0)
-        samples_layout.addWidget(self.samples_view, 1)
-        samples_layout.addWidget(self.samples_label)
-
-        live = QSplitter(Qt.Orientation.Horizontal)
-        plots = QSplitter(Qt.Orientation.Vertical)
-        plots.addWidget(self.loss_plot)
-        plots.addWidget(self.d_plot)
-        live.addWidget(plots)
-        live.addWidget(samples)
-        live.setSizes([560, 340])
-        return live
 
     def _build_results(self) -> QWidget:
         fid = QGroupBox("FID and Inception Score")
@@ -400,12 +215,7 @@ class GanLabPanel(QWidget):
         row.addWidget(self.sweep_button)
         row.addWidget(self.sweep_stop_button)
         layout.addLayout(row)
-        self.sweep_table = QTableWidget(0, len(SWEEP_COLUMNS))
-        self.sweep_table.setHorizontalHeaderLabels(SWEEP_COLUMNS)
-        self.sweep_table.verticalHeader().setVisible(False)
-        self.sweep_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.sweep_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.sweep_table.horizontalHeader().setStretchLastSection(True)
+        self.sweep_table = GanSweepTable()
         layout.addWidget(self.sweep_table, 1)
 
         box = QWidget()
@@ -416,56 +226,34 @@ class GanLabPanel(QWidget):
         return box
 
     # ---- the config ---------------------------------------------------------------------
+    # ---- the config -----------------------------------------------------------------------
+    @property
+    def widgets(self) -> dict[str, QWidget]:
+        return self.form.widgets
+
     def set_config(self, config: GanConfig) -> None:
         """Show a whole config (opened from a file) in the form."""
         self.config = config
-        for path, widget in self.widgets.items():
-            blocked = widget.blockSignals(True)
-            self._write(widget, get_field(config, path))
-            widget.blockSignals(blocked)
+        self.form.set_config(config)
         self.revalidate()
 
     def set_value(self, path: str, value: Any) -> None:
-        """Set one field through its widget, as a person would."""
-        self._write(self.widgets[path], value)
+        """Set one field as a person would."""
+        self.form.set_value(path, value)
 
-    @staticmethod
-    def _write(widget: QWidget, value: Any) -> None:
-        if isinstance(widget, QCheckBox):
-            widget.setChecked(bool(value))
-        elif hasattr(widget, "setValue"):  # the fields.py widgets (FloatEdit is a QLineEdit too) and spin boxes
-            widget.setValue(value)
-        else:
-            widget.setText(str(value))
-
-    @staticmethod
-    def _read(path: str, widget: QWidget) -> Any:
-        if isinstance(widget, QCheckBox):
-            return widget.isChecked()
-        if hasattr(widget, "value"):
-            return widget.value()
-        return widget.text().strip()
-
-    @Slot()
-    def _on_form_edited(self) -> None:
+    @Slot(str)
+    def _on_form_edited(self, path: str) -> None:
         self.revalidate()
 
     def revalidate(self) -> list[Problem]:
-        """Read every field into the config, mark each problem at its field, enable Train when there are none."""
-        typed: list[Problem] = []
-        for path, widget in self.widgets.items():
-            try:
-                set_field(self.config, path, self._read(path, widget))
-            except InputError as exc:
-                typed.append(Problem(path, str(exc)))
+        """Mark each problem at its field and enable Train when there are none."""
+        typed = self.form.input_problems()
         bad_input = {p.field for p in typed}
         self.problems = typed + [p for p in validate_gan(self.config) if p.field not in bad_input]
         by_field: dict[str, list[str]] = defaultdict(list)
         for problem in self.problems:
             by_field[problem.field].append(problem.message)
-        for path, widget in self.widgets.items():
-            target = widget.mark_target() if hasattr(widget, "mark_target") else widget
-            mark_problem(target, by_field.get(path, []))
+        self.form.show_problems(by_field)
         if self.problems:
             shown = "\n".join(f"• {self._label(p.field)}: {p.message}" if p.field else f"• {p.message}"
                               for p in self.problems[:6])
@@ -483,7 +271,7 @@ class GanLabPanel(QWidget):
         from workbench.core.config.gan_features import describe_source
 
         problems = feature_problems(self.config.evaluation)
-        self.source_label.setText("FID uses: " + (describe_source(self.config.evaluation) if not problems
+        self.form.source_label.setText("FID uses: " + (describe_source(self.config.evaluation) if not problems
                                                   else problems[0].message))
 
     # ---- state ---------------------------------------------------------------------------
@@ -515,7 +303,7 @@ class GanLabPanel(QWidget):
         self.fid_button.setEnabled(free and bool(self.fid_run.value())
                                    and not feature_problems(self.config.evaluation))
         editable = not (training or sweeping)
-        for widget in (*self.widgets.values(), self.open_button, self.rates_edit):
+        for widget in (self.form, self.open_button, self.rates_edit):
             widget.setEnabled(editable)
 
     # ---- training ---------------------------------------------------------------------------
@@ -560,12 +348,8 @@ class GanLabPanel(QWidget):
         self.running_changed.emit(True)
 
     def _reset_live(self) -> None:
-        for series in self._series.values():
-            series.clear()
-        self._dirty = True
-        self.samples_image.clear()
+        self.live.reset()
         self.last_samples = None
-        self.samples_label.setText("Samples from a fixed noise batch appear here.")
 
     @Slot(object)
     def _on_event(self, event) -> None:
@@ -573,25 +357,17 @@ class GanLabPanel(QWidget):
 
     def _show_event(self, event) -> None:
         if isinstance(event, GanStep):
-            for key in self._series:
-                value = getattr(event, key)
-                if np.isfinite(value):
-                    self._series[key].add(event.step, value)
-            self._dirty = True
+            self.live.add_step(event)
             if event.step % 10 == 0 or event.step == self._steps:
                 self.status_label.setText(
                     f"Step {event.step} of {self._steps}: d_loss {event.d_loss:.3f}, g_loss {event.g_loss:.3f}, "
                     f"D(real) {event.d_real:.2f}, D(fake) {event.d_fake:.2f}")
         elif isinstance(event, GanSamples):
             self.last_samples = event
-            if event.pixels:
-                self.samples_image.setImage(event.array(), autoLevels=False, levels=(0, 255))
-                self.samples_box.autoRange(padding=0.01)
-            self.samples_label.setText(f"Step {event.step}: samples from the fixed noise (spread {event.diversity:.3f})")
+            self.live.show_samples(event)
         elif isinstance(event, GanStarted):
             self._steps = event.steps
-            self.loss_plot.getPlotItem().setXRange(0, event.steps, padding=0.02)
-            self.d_plot.getPlotItem().setXRange(0, event.steps, padding=0.02)
+            self.live.set_steps(event.steps)
             self.log_message.emit("info", f"GAN run folder: {event.run_dir} ({event.images} images; generator "
                                           f"{event.generator_params:,}, discriminator {event.discriminator_params:,} "
                                           "parameters)")
@@ -624,17 +400,16 @@ class GanLabPanel(QWidget):
         self.run_ended.emit(result)
 
     # ---- plots -----------------------------------------------------------------------------
+    @property
+    def samples_image(self):
+        return self.live.samples_image
+
     def points(self) -> dict[str, int]:
         """Points drawn per curve (for tests and automation)."""
-        return drawn_points(self.curves)
+        return self.live.points()
 
-    @Slot()
     def _redraw(self, force: bool = False) -> None:
-        if not (self._dirty or force):
-            return
-        self._dirty = False
-        for key, curve in self.curves.items():
-            curve.setData(*self._series[key].arrays())
+        self.live.redraw(force)
 
     # ---- FID -----------------------------------------------------------------------------
     @Slot()
@@ -757,29 +532,10 @@ class GanLabPanel(QWidget):
 
     def _fill_table(self) -> None:
         trials = self.sweep_result.trials if self.sweep_result is not None else self.sweep_trials
-        best = GanSweepResult(trials=list(trials)).best()
-        bold = QFont(self.sweep_table.font())
-        bold.setBold(True)
-        self.sweep_table.setRowCount(len(trials))
-        for r, t in enumerate(trials):
-            cells = (f"{t.rate:g}", t.status + (f": {t.error}" if t.error and t.status != "finished" else ""),
-                     "–" if t.fid is None else f"{t.fid:.3f}",
-                     "–" if t.inception_score is None else f"{t.inception_score:.3f}",
-                     str(t.steps_done), t.run_dir)
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if c in (0, 2, 3, 4):
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if t == best:
-                    item.setFont(bold)
-                    item.setToolTip("Best: the lowest FID")
-                if c == 2 and t.network:
-                    item.setToolTip(f"Features: {t.network}")
-                self.sweep_table.setItem(r, c, item)
+        self.sweep_table.show_trials(trials)
 
     def table_rows(self) -> list[list[str]]:
-        return [[self.sweep_table.item(r, c).text() for c in range(self.sweep_table.columnCount())]
-                for r in range(self.sweep_table.rowCount())]
+        return self.sweep_table.rows()
 
     # ---- files -----------------------------------------------------------------------------
     @Slot()
@@ -818,6 +574,6 @@ class GanLabPanel(QWidget):
     # ---- closing ---------------------------------------------------------------------------
     def shutdown(self) -> None:
         """Stop a run or sweep and wait for its thread (on quit)."""
-        self._timer.stop()
+        self.live.stop()
         self.runner.shutdown()
         self.sweeper.shutdown()
