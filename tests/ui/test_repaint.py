@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from workbench.core.base.events import BatchEnd, EpochEnd, RunFinished
 from workbench.core.config.run import RunConfig
 from workbench.ui.plots import TrainingPlots
-from workbench.ui.tasks.runner import TrainingRunner
+from workbench.ui.tasks.runner import TaskRunner
 
 REPAINTS = 3000
 
@@ -40,7 +40,7 @@ def streaming_run(config, emit, stop_event, *, pause_event=None, runs_dir=None):
 class Repainter(QObject):
     """Feeds the plots from the runner and repaints them from a 1 ms timer."""
 
-    def __init__(self, plots: TrainingPlots, runner: TrainingRunner):
+    def __init__(self, plots: TrainingPlots, runner: TaskRunner):
         super().__init__()
         self.plots, self.runner = plots, runner
         self.repaints = 0
@@ -74,7 +74,7 @@ def test_live_plot_survives_thousands_of_repaints_while_a_thread_emits(qtbot):
     plots.resize(480, 240)
     plots.show()
     plots.reset(10_000)
-    runner = TrainingRunner(run_fn=streaming_run)
+    runner = TaskRunner(fn=streaming_run)
     repainter = Repainter(plots, runner)
     runner.event.connect(repainter.on_event)
 

@@ -11,7 +11,7 @@ from ui_helpers import fake_run
 
 from workbench.core.base.events import BatchEnd, RunFailed, RunFinished
 from workbench.core.config.run import RunConfig
-from workbench.ui.tasks.runner import TrainingRunner
+from workbench.ui.tasks.runner import TaskRunner
 
 
 class Recorder(QObject):
@@ -34,7 +34,7 @@ class Recorder(QObject):
 
 @pytest.fixture
 def runner_and_recorder(qapp):
-    runner = TrainingRunner(run_fn=fake_run())
+    runner = TaskRunner(fn=fake_run())
     recorder = Recorder()
     runner.event.connect(recorder.on_event)
     runner.finished.connect(recorder.on_finished)
@@ -93,7 +93,7 @@ def test_a_crash_in_the_core_becomes_run_failed(qapp, qtbot):
     def broken(config, emit, stop_event, **kwargs):
         raise ImportError("no module named workbench.core.model")
 
-    runner = TrainingRunner(run_fn=broken)
+    runner = TaskRunner(fn=broken)
     recorder = Recorder()
     runner.finished.connect(recorder.on_finished)
     runner.start(RunConfig())
@@ -105,7 +105,7 @@ def test_a_crash_in_the_core_becomes_run_failed(qapp, qtbot):
 
 
 def test_shutdown_waits_for_the_thread(qapp, qtbot):
-    runner = TrainingRunner(run_fn=fake_run(epochs=100))
+    runner = TaskRunner(fn=fake_run(epochs=100))
     runner.start(RunConfig())
     qtbot.wait(50)
     runner.shutdown()

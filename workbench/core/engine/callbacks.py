@@ -43,6 +43,7 @@ class ProgressCallback(keras.callbacks.Callback):
         self._epoch = initial_epoch
         self._epoch_started = 0.0
         self._stopped_in_epoch = False
+        self._validation_cut = False  # Stop came during the end-of-epoch validation
         self._batches = 0
 
     @property
@@ -53,6 +54,7 @@ class ProgressCallback(keras.callbacks.Callback):
         self._epoch = epoch
         self._epoch_started = time.perf_counter()
         self._stopped_in_epoch = False
+        self._validation_cut = False
         self._batches = 0
 
     def on_train_batch_end(self, batch, logs=None):
@@ -63,8 +65,16 @@ class ProgressCallback(keras.callbacks.Callback):
     def on_test_batch_end(self, batch, logs=None):
         if self.stop_event.is_set():
             self.model.stop_evaluating = True
+            self.model.stop_training = True
+            self._validation_cut = True
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._validation_cut and logs is not None:
+            # Stop came during the end-of-epoch validation: the training part is whole, but a
+            # validation over part of the images is not the epoch's validation. The callbacks
+            # after this one (keep-best, early stopping) see the same logs, without it.
+            for key in [k for k in logs if k.startswith("val_")]:
+                del logs[key]
         values = floats(logs)
         # convert_to_numpy: under MirroredStrategy the rate is a MirroredVariable, which float() refuses
         values["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
@@ -84,7 +94,8 @@ class ProgressCallback(keras.callbacks.Callback):
 
     def _check_data(self, epoch, values):
         """An epoch without a single readable image is not an epoch: the data has gone."""
-        missing = "training" if self._batches == 0 else ("validation" if "val_loss" not in values else "")
+        missing = "training" if self._batches == 0 else (
+            "validation" if "val_loss" not in values and not self._validation_cut else "")
         if not missing:
             return
         paths = self.skipped.paths
@@ -213,7 +224,7 @@ class ModelSaver(keras.callbacks.Callback):
         values = floats(logs)
         if not all(math.isfinite(v) for v in values.values()):
             return
-        better = True
+        better = not self.monitor  # keep-best needs the monitored value (absent after a cut validation)
         if self.monitor and self.monitor in values:
             value = values[self.monitor]
             better = (

@@ -48,7 +48,7 @@ from workbench.core.runs.sweeps import (
 from workbench.ui.fields import mark_problem
 from workbench.ui.panels.regularization import DROPOUT_HELP, DROPOUT_KINDS
 from workbench.ui.plots import drawn_points
-from workbench.ui.tasks.sweep_runner import SweepFunction, SweepRunner
+from workbench.ui.tasks.runner import SWEEP, TaskFunction, TaskRunner
 
 REDRAW_MS = 50
 KIND_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
@@ -75,11 +75,12 @@ class DropoutLabPanel(QWidget):
     sweep_ended = Signal(object)  # SweepResult (or RunFailed if the sweep crashed)
 
     def __init__(self, config_getter: Callable[[], RunConfig], runs_dir: str | Path | None = None,
-                 parent: QWidget | None = None, sweep_fn: SweepFunction | None = None):
+                 parent: QWidget | None = None, sweep_fn: TaskFunction | None = None):
         super().__init__(parent)
         self._config_getter = config_getter
         self.runs_dir = runs_dir
-        self.runner = SweepRunner(self, sweep_fn=sweep_fn)
+        self.runner = TaskRunner(self, fn=sweep_fn or SWEEP, pausable=False, name="workbench-sweep",
+                                 crash_title="The sweep crashed")
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
         self.result: SweepResult | None = None
@@ -306,9 +307,11 @@ class DropoutLabPanel(QWidget):
             self._start_plot(event)
             self.log_message.emit("info", f"Sweep folder: {event.sweep_dir}")
         elif isinstance(event, SweepFinished):
+            saved = (f"Its results could not be saved: {event.error}" if event.error
+                     else f"Saved in {event.sweep_dir}")
             self.status_label.setText(
                 f"Sweep {'stopped' if event.stopped else 'finished'}: {event.trials_done} of "
-                f"{event.trials_total} trials ran. Saved in {event.sweep_dir}")
+                f"{event.trials_total} trials ran. {saved}")
         elif isinstance(event, Message):
             self.log_message.emit(event.level, event.text)
 

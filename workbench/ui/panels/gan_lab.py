@@ -63,8 +63,7 @@ from workbench.ui.gan_views import GanLiveView, GanSweepTable
 from workbench.ui.panels.gan_form import GanForm
 from workbench.ui.tasks import model_jobs
 from workbench.ui.tasks.background import BackgroundJobs
-from workbench.ui.tasks.runner import GAN_RUN, RunFunction, TrainingRunner
-from workbench.ui.tasks.sweep_runner import GAN_SWEEP, SweepRunner
+from workbench.ui.tasks.runner import GAN_RUN, GAN_SWEEP, TaskFunction, TaskRunner
 
 
 def default_gan_config() -> GanConfig:
@@ -84,7 +83,7 @@ class GanLabPanel(QWidget):
     fid_computed = Signal(object)  # FidResult
 
     def __init__(self, runs_dir: str | Path | None, model_pool: QThreadPool, cancel: threading.Event,
-                 parent: QWidget | None = None, run_fn: RunFunction | None = None, sweep_fn=None,
+                 parent: QWidget | None = None, run_fn: TaskFunction | None = None, sweep_fn: TaskFunction | None = None,
                  config: GanConfig | None = None):
         super().__init__(parent)
         from workbench.core.runs.store import gan_runs_root
@@ -102,10 +101,11 @@ class GanLabPanel(QWidget):
         self._fid_busy = False
         self._steps = 1
 
-        self.runner = TrainingRunner(self, run_fn=run_fn or GAN_RUN)
+        self.runner = TaskRunner(self, fn=run_fn or GAN_RUN, name="workbench-gan")
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
-        self.sweeper = SweepRunner(self, sweep_fn=sweep_fn or GAN_SWEEP)
+        self.sweeper = TaskRunner(self, fn=sweep_fn or GAN_SWEEP, pausable=False, name="workbench-gan-sweep",
+                                  crash_title="The sweep crashed")
         self.sweeper.event.connect(self._on_sweep_event)
         self.sweeper.finished.connect(self._on_sweep_finished)
         self.fid_jobs = BackgroundJobs(model_pool, self)
@@ -508,8 +508,10 @@ class GanLabPanel(QWidget):
         elif isinstance(event, GanSweepStarted):
             self.log_message.emit("info", f"GAN sweep folder: {event.sweep_dir}")
         elif isinstance(event, GanSweepFinished):
+            saved = (f"Its results could not be saved: {event.error}" if event.error
+                     else f"Saved in {event.sweep_dir}")
             self.status_label.setText(f"Sweep {'stopped' if event.stopped else 'finished'}: {event.trials_done} of "
-                                      f"{event.trials_total} rates ran. Saved in {event.sweep_dir}")
+                                      f"{event.trials_total} rates ran. {saved}")
         elif isinstance(event, Message):
             self.log_message.emit(event.level, event.text)
 

@@ -1,15 +1,17 @@
-"""The one bridge between the core and Qt: a training run on a QThread, its events as Qt signals.
+"""The one way long work runs: a core function in a child process, relayed by a QThread.
 
-`TrainingWorker` lives on the thread and calls `core.training.run` (which trains in a child
-process and streams its events back, core/child_process.py); every event crosses to the GUI
-thread through a queued `Signal(object)`. Batch events are
-coalesced (at most ~18 a second, the last batch of each epoch always) so the GUI
-thread stays light. `TrainingRunner` lives on the GUI thread, owns the thread and
-the worker, and tears both down when the run ends.
+Runs, dropout sweeps, GAN runs and GAN sweeps all go through `TaskRunner`. Its `TaskWorker`
+lives on the thread and calls the task's function, by default a `ChildCall` that runs the core
+in a child process and streams its events back (core/process/child_process.py); every event
+crosses to the GUI thread through a queued `Signal(object)`. Batch events, also those a sweep
+wraps, are coalesced (at most ~18 a second, the last batch of each epoch always) so the GUI
+thread stays light. `TaskRunner` lives on the GUI thread, owns the thread and the worker, and
+tears both down when the task ends.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import traceback
@@ -19,20 +21,21 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from workbench.core.base.events import BatchEnd, Event, RunFailed, RunFinished
-from workbench.core.config.run import RunConfig
 from workbench.core.process.child_process import ChildCall, ChildFailed
 from workbench.ui.tasks.keras_lock import keras_lock
 
-RunFunction = Callable[..., RunFinished | RunFailed]
+TaskFunction = Callable[..., object]  # fn(payload, emit, stop_event, runs_dir=..., [pause_event=...])
 
 BATCH_INTERVAL_S = 1 / 18
 
 
-# Real runs train in a child process (core/child_process.py): TensorFlow's C++ calls hold the
-# GIL, and on a thread of this process they would freeze the window. The worker's thread only
-# relays the child's events. Tests pass their own `run_fn`, which runs on the thread itself.
-_core_run = ChildCall("workbench.core.train.run:run")
-GAN_RUN = ChildCall("workbench.core.gan.training:run")  # the GAN lab's runs, the same way
+# The core's work runs in a child process (core/process/child_process.py): TensorFlow's C++ calls
+# hold the GIL, and on a thread of this process they would freeze the window. The worker's thread
+# only relays the child's events. Tests pass their own function, which runs on the thread itself.
+RUN = ChildCall("workbench.core.train.run:run")
+SWEEP = ChildCall("workbench.core.train.sweep:run_sweep")
+GAN_RUN = ChildCall("workbench.core.gan.training:run")
+GAN_SWEEP = ChildCall("workbench.core.gan.sweep:run_gan_sweep")
 
 
 def crash_report(title: str, exc: BaseException) -> RunFailed:
@@ -74,42 +77,29 @@ class BatchThrottle:
             self._send(pending)
 
 
-class TrainingWorker(QObject):
-    """Runs one training run on its thread; `event` carries core events, `done` the final result."""
+class TaskWorker(QObject):
+    """Runs one task on its thread; `event` carries its events, `done` its result (or a crash report)."""
 
     event = Signal(object)
     done = Signal(object)
 
-    def __init__(
-        self,
-        config: RunConfig,
-        stop_event: threading.Event,
-        pause_event: threading.Event,
-        runs_dir: str | Path | None = None,
-        run_fn: RunFunction | None = None,
-        batch_interval: float = BATCH_INTERVAL_S,
-        resume_from: str | Path | None = None,
-    ):
+    def __init__(self, fn: TaskFunction, payload: object, stop_event: threading.Event,
+                 pause_event: threading.Event | None, crash_title: str, batch_interval: float = BATCH_INTERVAL_S,
+                 **kwargs: object):
         super().__init__()
-        self._config = config
+        self._fn, self._payload, self._kwargs = fn, payload, kwargs
         self._stop, self._pause = stop_event, pause_event
-        self._runs_dir = runs_dir
-        self._resume_from = resume_from
-        self._run_fn = run_fn or _core_run
+        self._crash_title = crash_title
         self._throttle = BatchThrottle(self.event.emit, batch_interval)
 
     @Slot()
     def run(self) -> None:
         try:
-            # Only a resumed run passes resume_from, so run functions without it keep working.
-            extra = {"resume_from": self._resume_from} if self._resume_from is not None else {}
+            pause = {"pause_event": self._pause} if self._pause is not None else {}
             with keras_lock:
-                result = self._run_fn(
-                    self._config, self._emit, self._stop, pause_event=self._pause, runs_dir=self._runs_dir,
-                    **extra,
-                )
+                result = self._fn(self._payload, self._emit, self._stop, **pause, **self._kwargs)
         except BaseException as exc:  # noqa: BLE001 - a bug must not leave the GUI waiting forever
-            result = crash_report("Training crashed", exc)
+            result = crash_report(self._crash_title, exc)
         self._throttle.flush()
         # Hand this object back to the GUI thread, so the runner can drop it there safely.
         self.moveToThread(QCoreApplication.instance().thread())
@@ -118,22 +108,50 @@ class TrainingWorker(QObject):
     def _emit(self, event: Event) -> None:
         """Called by the core on this thread for every event."""
         if isinstance(event, (RunFinished, RunFailed)):
-            return  # the final result travels through `done`, once
-        self._throttle(event, event if isinstance(event, BatchEnd) else None)
+            return  # a run's final result travels through `done`, once
+        inner = getattr(event, "event", None)  # a sweep's trial event wraps a run's event
+        batch = event if isinstance(event, BatchEnd) else inner if isinstance(inner, BatchEnd) else None
+        self._throttle(event, batch)
 
 
-class ThreadRunner(QObject):
-    """Owns one worker on its own QThread at a time: re-emits its events on the GUI thread and
-    tears the thread down when it is done. TrainingRunner and the sweeps' runner build on it."""
+class TaskRunner(QObject):
+    """Starts one task at a time on a QThread, re-emits its events on the GUI thread and tears the
+    thread down when it is done. `pausable` tasks get a pause event (runs do; sweeps stop only)."""
 
     event = Signal(object)
     finished = Signal(object)  # the worker's result, after the thread has ended
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, fn: TaskFunction = RUN, pausable: bool = True,
+                 name: str = "workbench-task", crash_title: str = "Training crashed"):
         super().__init__(parent)
+        self._fn, self._pausable, self._name, self._crash_title = fn, pausable, name, crash_title
         self._thread: QThread | None = None
         self._worker: QObject | None = None
         self._stop = threading.Event()
+        self._pause = threading.Event()
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.is_set()
+
+    def start(self, payload: object, runs_dir: str | Path | None = None, **kwargs: object) -> None:
+        """Start the task on `payload` (a config, a sweep); `kwargs` go to the task's function
+        (a run's `resume_from`). Later edits to `payload` do not reach the task."""
+        if self.running:
+            raise RuntimeError("a task is already in progress")
+        self._stop = threading.Event()
+        self._pause = threading.Event()
+        kwargs = {key: value for key, value in kwargs.items() if value is not None}  # fakes need not take them
+        worker = TaskWorker(self._fn, copy.deepcopy(payload), self._stop, self._pause if self._pausable else None,
+                            self._crash_title, runs_dir=runs_dir, **kwargs)
+        self._launch(worker, self._name)
+
+    def pause(self) -> None:
+        if self.running and self._pausable:
+            self._pause.set()
+
+    def resume(self) -> None:
+        self._pause.clear()
 
     @property
     def running(self) -> bool:
@@ -155,7 +173,9 @@ class ThreadRunner(QObject):
         self._thread.start()
 
     def stop(self) -> None:
+        """Ask the task to stop: a run stops within one batch, a sweep starts no other trial."""
         self._stop.set()
+        self._pause.clear()
 
     def shutdown(self) -> None:
         """Stop and wait for the thread (blocking): for quitting while work is still going."""
@@ -184,42 +204,4 @@ class ThreadRunner(QObject):
         self._worker = None
         self._thread = None
 
-
-class TrainingRunner(ThreadRunner):
-    """Starts runs on a QThread and re-emits their events on the GUI thread; one run at a time."""
-
-    def __init__(self, parent: QObject | None = None, run_fn: RunFunction | None = None):
-        super().__init__(parent)
-        self._run_fn = run_fn
-        self._pause = threading.Event()
-
-    @property
-    def paused(self) -> bool:
-        return self._pause.is_set()
-
-    def start(
-        self, config: RunConfig, runs_dir: str | Path | None = None, resume_from: str | Path | None = None
-    ) -> None:
-        """Start a run of `config`; with `resume_from` (a run folder) continue that run instead."""
-        if self.running:
-            raise RuntimeError("a run is already in progress")
-        self._stop = threading.Event()
-        self._pause = threading.Event()
-        # Later edits must not reach the run. Any config type with to_dict/from_dict (RunConfig, the
-        # GAN lab's GanConfig) runs here: the run function decides what it means.
-        snapshot = type(config).from_dict(config.to_dict())
-        self._launch(TrainingWorker(snapshot, self._stop, self._pause, runs_dir, self._run_fn,
-                                    resume_from=resume_from), "workbench-training")
-
-    def stop(self) -> None:
-        """Ask the run to stop; it does within one batch and then reports RunFinished(stopped=True)."""
-        self._stop.set()
-        self._pause.clear()
-
-    def pause(self) -> None:
-        if self.running:
-            self._pause.set()
-
-    def resume(self) -> None:
-        self._pause.clear()
 
