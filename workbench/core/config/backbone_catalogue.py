@@ -1,8 +1,8 @@
 """The backbones Workbench offers, as plain data.
 
 Importing this module must stay cheap (no TensorFlow): the UI lists backbones
-and `config.validate` checks sizes before anything heavy is loaded. The
-`build_backbone` and `block_of_layers` functions import Keras when called.
+and `config.validate` checks sizes before anything heavy is loaded. Building one
+is core/engine/backbones.py's job.
 
 `blocks` splits a backbone's layers into the units a person freezes or trains
 together. Each block is a (label, regex) pair; a layer belongs to the first
@@ -38,6 +38,12 @@ class BackboneSpec:
     imagenet_sizes: tuple[int, ...] = ()
     # extra keyword arguments for the keras.applications constructor
     kwargs: tuple[tuple[str, object], ...] = ()
+    # parameters without the top at each width other than 1.0 (measured with keras count_params)
+    width_params: tuple[tuple[float, int], ...] = ()
+
+    def params_at(self, width: float) -> int:
+        """Parameters without the top at `width` (the count of the model a run builds)."""
+        return dict(self.width_params).get(width, self.params)
 
     @property
     def has_width(self) -> bool:
@@ -72,6 +78,8 @@ BACKBONES: dict[str, BackboneSpec] = {
             + tuple((f"block {i}", rf"^block_{i}_") for i in range(1, 17))
             + (("top", r"^(Conv_1|Conv_1_bn)$"),),
             widths=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
+            width_params=((0.35, 410_208), (0.5, 706_224), (0.75, 1_382_064), (1.3, 3_766_048),
+                          (1.4, 4_363_712)),
             imagenet_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}_no_top.h5",
             imagenet_sizes=(96, 128, 160, 192, 224),
         ),
@@ -85,6 +93,7 @@ BACKBONES: dict[str, BackboneSpec] = {
             description="The smallest (0.9 M parameters); for very small machines and quick trials.",
             blocks=_mobilenet_v3_blocks(10),
             widths=(0.75, 1.0),
+            width_params=((0.75, 583_160),),
             imagenet_file="weights_mobilenet_v3_small_224_{alpha}_float_no_top_v2.h5",
             kwargs=(("include_preprocessing", True),),
         ),
@@ -98,6 +107,7 @@ BACKBONES: dict[str, BackboneSpec] = {
             description="MobileNetV3 at full size (3.0 M parameters): more accurate than V2 at similar speed.",
             blocks=_mobilenet_v3_blocks(14),
             widths=(0.75, 1.0),
+            width_params=((0.75, 1_808_736),),
             imagenet_file="weights_mobilenet_v3_large_224_{alpha}_float_no_top_v2.h5",
             kwargs=(("include_preprocessing", True),),
         ),

@@ -1,17 +1,7 @@
-"""The backbones Workbench offers, as plain data.
+"""Building a catalogue backbone with keras.applications, and finding its blocks among its layers.
 
-Importing this module must stay cheap (no TensorFlow): the UI lists backbones
-and `config.validate` checks sizes before anything heavy is loaded. The
-`build_backbone` and `block_of_layers` functions import Keras when called.
-
-`blocks` splits a backbone's layers into the units a person freezes or trains
-together. Each block is a (label, regex) pair; a layer belongs to the first
-block whose regex matches its name (`re.search`), and a layer that matches none
-(padding, activations, the input) belongs to the block before it. The regexes
-name only layers that keras.applications names explicitly, never Keras's
-automatic names ("activation_17"), which change with every model built in a
-process. tests/core/test_backbones.py checks them against the real models:
-every layer with weights falls in a block, and blocks come in order.
+The catalogue itself (names, sizes, block patterns) is plain data in
+core/config/backbone_catalogue.py; this module is where Keras builds it.
 """
 
 from __future__ import annotations
