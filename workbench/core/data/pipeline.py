@@ -1,12 +1,8 @@
-"""Images on disk -> checked lists -> tf.data pipelines.
+"""Checked lists of images -> tf.data pipelines for a run (training and validation).
 
-A dataset is a folder with one sub-folder per class. `scan_folder` opens every
-candidate file with Pillow (content, not extension, decides) and reports what it
-left out in plain words; `split_items` holds back a stratified validation part;
-`make_dataset` streams the files through Pillow into batches. Pillow decodes
-everything (CMYK JPEG, 16-bit PNG, palettes, EXIF rotation) the same way in the
-scan, in training and in prediction, and releases the GIL while it works, so a
-thread pool and tf.data's parallel map both use every core.
+`prepare_data` scans the dataset (data/scan.py), splits it (data/splits.py) and builds both
+pipelines; `make_dataset` streams the files through the same decoder as prediction
+(data/decode.py) into batches, skipping files that became unreadable after the scan.
 """
 
 from __future__ import annotations
