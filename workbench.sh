@@ -13,15 +13,17 @@ VENV=.venv
 QT_PACKAGES="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 \
 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
 libxcb-render-util0 libxcb-image0 libglib2.0-0 xvfb xauth"
+# For the tests only: the run report is rendered in a real headless browser (tests/core/test_report.py).
+TEST_PACKAGES="chromium"
 
 install_system_packages() {
     command -v dpkg-query >/dev/null 2>&1 || return 0
     local missing=()
-    for pkg in $QT_PACKAGES; do
+    for pkg in $QT_PACKAGES "$@"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    echo "Installing system libraries for Qt: ${missing[*]}"
+    echo "Installing system packages: ${missing[*]}"
     local sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq
@@ -45,7 +47,7 @@ install_python_packages() {
     fi
 }
 
-install_system_packages
+if [ "${1:-app}" = "test" ]; then install_system_packages $TEST_PACKAGES; else install_system_packages; fi
 install_python_packages
 
 case "${1:-app}" in

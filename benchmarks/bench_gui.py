@@ -71,6 +71,12 @@ def measure(mode: str, epochs: int) -> list[tuple[float, str]]:
     collector.start()
     config = first_launch_config()
     config.training.epochs = epochs
+    # The whole network trains (re-initialised), as the first launch did before the bundled
+    # backbone: with a frozen backbone the head trains on cached features in a second, and the
+    # window's stalls would be measured under almost no training load.
+    config.backbone.weights, config.backbone.weights_file = "none", ""
+    config.freeze.policy = "none"
+    config.training.learning_rate = 1e-3
     stalls: list[tuple[float, str]] = []
     with tempfile.TemporaryDirectory() as runs:
         window = MainWindow(config, runs_dir=runs, run_fn=None if mode == "child" else training.run)

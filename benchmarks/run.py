@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-BENCHMARKS = ["training", "finetune", "gui", "checkpoint", "plot", "startup", "memory", "feature_cache"]
+BENCHMARKS = ["training", "finetune", "gui", "checkpoint", "plot", "startup", "memory", "feature_cache", "pipeline"]
 OUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 RESULTS = OUT.with_suffix(".json")  # every benchmark's latest result, so one can be re-run alone
 

@@ -19,6 +19,8 @@ def _gui_parser() -> argparse.ArgumentParser:
         "run the command-line interface (workbench train --help).",
     )
     parser.add_argument("--config", metavar="FILE", help="open this config (JSON) at start")
+    parser.add_argument("--verbose", action="store_true",
+                        help="let TensorFlow's own log lines through to the terminal")
     parser.add_argument("--install-launcher", action="store_true",
                         help="install the desktop menu entry and icon for this user, then exit")
     auto = parser.add_argument_group("automation (demos, tests, screenshots)")
@@ -35,7 +37,8 @@ def _gui_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and not argv[0].startswith("-"):
+    command = [a for a in argv if a != "--verbose"]  # `workbench --verbose train ...` is the CLI's too
+    if command and not command[0].startswith("-"):
         from workbench.cli import main as cli_main
 
         return cli_main(argv)
@@ -51,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"The launcher runs: {files.command}")
         return 0
 
+    from workbench.core.base.quiet import quiet_terminal
+
+    quiet_terminal(options.verbose)  # before anything imports TensorFlow (the fork server inherits it)
     from workbench.ui.app import run_app
 
     return run_app(options)

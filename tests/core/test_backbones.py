@@ -60,6 +60,8 @@ def test_mobilenet_blocks_are_the_inverted_residual_blocks():
 def test_width_goes_to_the_mobilenets_only():
     small = build_backbone("MobileNetV2", 32, 0.35)
     assert small.count_params() < BACKBONES["MobileNetV2"].params / 4
+    assert small.count_params() == BACKBONES["MobileNetV2"].params_at(0.35)  # what the panel shows at ×0.35
+    assert BACKBONES["MobileNetV3Small"].params_at(0.75) == build_backbone("MobileNetV3Small", 32, 0.75).count_params()
     with pytest.raises(ValueError, match="supports width"):
         build_backbone("VGG16", 32, 0.5)
     with pytest.raises(ValueError, match="at least 32 px"):

@@ -1,11 +1,18 @@
 """The headless CLI: exit codes and what it prints."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import numpy as np
 
 from workbench import cli
 from workbench.core.config.run import RunConfig, save_config
+from workbench.core.engine import checkpoint, saving
+from workbench.core.runs.store import load_run, read_metrics
 
 
 def write_config(tmp_path, folder, **changes):
@@ -66,3 +73,84 @@ def test_python_dash_m_workbench_dispatches_to_the_cli(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "workbench", "scan", str(tmp_path / "nope")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "not found" in proc.stderr
+
+
+# ---- exit codes of a real `python -m workbench train` process -----------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_train(config_path, runs, log):
+    return subprocess.Popen([sys.executable, "-m", "workbench", "train", str(config_path), "--runs-dir", str(runs)],
+                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_for_first_epoch(child, runs, log_path, timeout=240):
+    """The run folder once its first epoch is in metrics.csv (the run is then well inside training)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.poll() is None:
+        found = [p.parent for p in runs.glob("*/metrics.csv")]
+        if found and read_metrics(found[0]):
+            return found[0]
+        time.sleep(0.02)
+    raise AssertionError(f"no epoch finished (exit code {child.poll()}):\n{log_path.read_text()}")
+
+
+def test_a_diverged_run_exits_1(image_tree, tmp_path):
+    path = write_config(tmp_path, image_tree, **{
+        "training.epochs": 5, "training.learning_rate": 10.0, "training.optimizer": "sgd", "training.momentum": 0.99,
+        "freeze.policy": "none"})
+    runs = tmp_path / "runs"
+    done = subprocess.run([sys.executable, "-m", "workbench", "train", str(path), "--runs-dir", str(runs)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error: Training diverged" in done.stderr and "Traceback" not in done.stderr
+    (run,) = runs.iterdir()
+    assert load_run(run).summary["status"] == "diverged"
+
+
+def test_a_run_that_fails_mid_way_exits_1_and_keeps_its_folder(make_image_tree, tmp_path):
+    data = make_image_tree(per_class=12)
+    path = write_config(tmp_path, data, **{"training.epochs": 30})
+    runs, log_path = tmp_path / "runs", tmp_path / "child.log"
+    with open(log_path, "wb") as log:
+        child = start_train(path, runs, log)
+        try:
+            run = wait_for_first_epoch(child, runs, log_path)
+            data.rename(tmp_path / "moved-away")  # a real fault: the next epoch finds no image
+            child.wait(240)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    printed = log_path.read_text()
+    assert child.returncode == 1, printed
+    assert "moved, deleted or unmounted" in printed and "Traceback" not in printed
+    summary = load_run(run).summary
+    assert summary["status"] == "failed" and len(read_metrics(run)) < 30
+
+
+def test_ctrl_c_stops_the_run_keeps_its_work_and_exits_130(image_tree, tmp_path):
+    path = write_config(tmp_path, image_tree, **{"training.epochs": 200})
+    runs, log_path = tmp_path / "runs", tmp_path / "child.log"
+    with open(log_path, "wb") as log:
+        child = start_train(path, runs, log)
+        try:
+            run = wait_for_first_epoch(child, runs, log_path)
+            child.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal sends
+            child.wait(120)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    printed = log_path.read_text()
+    assert child.returncode == 130, printed
+    assert "Stopping after this batch" in printed and "Run stopped (stopped)" in printed
+    assert "Traceback" not in printed and "KeyboardInterrupt" not in printed
+    record = load_run(run)
+    done = record.summary["epochs_done"]
+    assert record.summary["status"] == "stopped" and 1 <= done < 200
+    assert [m["epoch"] for m in record.metrics] == list(range(1, done + 1))
+    assert record.has_model and checkpoint.read_state(run / "checkpoint.keras")["epochs_done"] == done
+    model = saving.load_model(run / "model.keras")  # the work kept is a model that loads and predicts
+    assert model.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0).shape == (1, 3)

@@ -370,3 +370,27 @@ def test_a_huge_png_is_checked_without_decoding_and_a_truncated_one_is_still_fou
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
     assert decode.check_image(good) is None
     assert "truncated" in decode.check_image(cut)
+
+
+def test_a_broken_symlink_is_reported_as_one(tmp_path):
+    from workbench.core.data.decode import check_image
+
+    link = tmp_path / "cat.png"
+    link.symlink_to(tmp_path / "gone.png")
+    problem = check_image(link)
+    assert problem is not None and "broken link" in problem and "gone.png" in problem
+
+
+def test_predict_refuses_the_formats_training_refuses(tmp_path):
+    from PIL import Image
+
+    from workbench.core.analysis.predict import read_image
+
+    tiff = tmp_path / "scan.tiff"
+    Image.new("RGB", (8, 8), "red").save(tiff)
+    image, problem = read_image(str(tiff), 8)
+    assert image is None and "TIFF images are not supported" in problem
+    png = tmp_path / "ok.png"
+    Image.new("RGB", (8, 8), "red").save(png)
+    image, problem = read_image(str(png), 8)
+    assert image is not None and problem == ""

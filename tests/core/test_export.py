@@ -44,7 +44,7 @@ def loaded(dropblock_run):
     return load_run_model(dropblock_run)
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f not in ("onnx", "tflite-int8")])  # those two: test_export_runtimes.py
 def test_every_format_reloads_and_agrees_with_the_original(loaded, dropblock_run, fmt):
     result = export_run(loaded, fmt)
     assert result.ok, result.error
@@ -62,7 +62,9 @@ def test_every_format_reloads_and_agrees_with_the_original(loaded, dropblock_run
 
 def test_bad_requests_raise_readable_errors(dropblock_run, tmp_path):
     with pytest.raises(ValueError, match="unknown export format"):
-        export_run(dropblock_run, "onnx")
+        export_run(dropblock_run, "pdf")
+    with pytest.raises(ValueError, match="int8 inputs and outputs"):
+        export_run(dropblock_run, "tflite-int8", int8_io="float16")
     with pytest.raises(RunError, match="run folder not found"):
         export_run(tmp_path / "nope", "keras")
 

@@ -21,6 +21,7 @@ from workbench.core.base.events import (
     GanSamples,
     GanStarted,
     GanStep,
+    Message,
     RunFailed,
     RunFinished,
     event_from_dict,
@@ -35,6 +36,7 @@ from workbench.core.gan import images as gan_images
 from workbench.core.gan import networks as gan_networks
 from workbench.core.gan import training as gan_training
 from workbench.core.gan.sweep import run_gan_sweep
+from workbench.core.runs.gan_sweeps import GanSweepFinished
 
 
 def tiny_config(folder, **changes) -> GanConfig:
@@ -224,25 +226,108 @@ def test_gan_events_are_small_picklable_values_that_round_trip(finished_run):
 
 
 def test_stop_and_pause_act_within_one_step(data, tmp_path):
+    """No step runs while paused: nothing between "Paused" and "Resumed", the step after the pause
+    comes only once the pause is over, and metrics.csv (flushed at the pause) does not grow meanwhile."""
+    import time
+
     stop, pause = threading.Event(), threading.Event()
-    events = []
+    events, stamped = [], []
+    seen_during_pause = {}
+
+    def look_and_resume(run_dir):
+        seen_during_pause["early"] = (metrics_steps(run_dir), len(steps_of(stamped)))
+        time.sleep(0.5)
+        seen_during_pause["late"] = (metrics_steps(run_dir), len(steps_of(stamped)))
+        seen_during_pause["resumed_at"] = time.perf_counter()
+        pause.clear()
 
     def emit(event):
         events.append(event)
+        stamped.append((time.perf_counter(), event))
+        if isinstance(event, GanStarted):
+            seen_during_pause["run_dir"] = event.run_dir
         if isinstance(event, GanStep) and event.step == 3:
             pause.set()
-            threading.Timer(0.3, pause.clear).start()
+            seen_during_pause["timer"] = threading.Timer(0.3, look_and_resume, (seen_during_pause["run_dir"],))
+            seen_during_pause["timer"].start()
         if isinstance(event, GanStep) and event.step == 6:
             stop.set()
 
     result = gan_training.run(tiny_config(data, **{"training.steps": 1000}), emit, stop, pause_event=pause, runs_dir=tmp_path)
+    seen_during_pause["timer"].join()
     assert isinstance(result, RunFinished) and result.stopped and result.reason == "stopped"
     assert result.epochs_done == 6
     texts = [e.text for e in events if hasattr(e, "text")]
     assert "Paused" in texts and "Resumed" in texts
+    # metrics.csv is flushed at the pause and holds steps 1-3 for the whole pause; no step event either
+    assert seen_during_pause["early"] == seen_during_pause["late"] == ([1, 2, 3], 3), "a step ran while paused"
+    kinds = [("step", e.step) if isinstance(e, GanStep) else getattr(e, "text", None) for e in events]
+    paused, resumed = kinds.index("Paused"), kinds.index("Resumed")
+    assert kinds[paused - 1] == ("step", 3) and ("step", 4) in kinds[resumed:]
+    assert not [k for k in kinds[paused:resumed] if isinstance(k, tuple)], "a step ran while paused"
+    step_4 = next(t for t, e in stamped if isinstance(e, GanStep) and e.step == 4)
+    assert step_4 > seen_during_pause["resumed_at"]
     run = Path(result.run_dir)
     assert (run / "generator.keras").is_file() and (run / "samples" / "step-000006.png").is_file()
     assert json.loads((run / "summary.json").read_text())["status"] == "stopped"
+
+
+def metrics_steps(run_dir) -> list[int]:
+    with open(Path(run_dir) / "metrics.csv", newline="") as fh:
+        return [int(r["step"]) for r in csv.DictReader(fh)]
+
+
+def steps_of(stamped) -> list:
+    return [e for _, e in list(stamped) if isinstance(e, GanStep)]
+
+
+def test_one_sided_label_smoothing_and_each_networks_beta_1_are_what_the_step_uses(data):
+    """The discriminator is made to answer one logit c for every image: its loss is then known in closed
+    form, with the real images' target 1 - smoothing and the generated ones' 0 (one-sided)."""
+    import keras
+    import tensorflow as tf
+
+    def losses(smoothing: float, c: float = 2.0):
+        keras.utils.set_random_seed(1)
+        config = tiny_config(data, **{"training.label_smoothing": smoothing, "dropout.rate": 0.0})
+        gan = gan_networks.Gan(config)
+        for variable in gan.discriminator.weights:
+            variable.assign(np.zeros(variable.shape, variable.dtype))
+        gan.discriminator.get_layer("logit").bias.assign([c])
+        real = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
+        return gan.step(real)
+
+    c = 2.0
+    softplus = float(tf.math.softplus(c))
+    for smoothing in (0.0, 0.2):
+        d_loss, g_loss, d_real, d_fake = losses(smoothing, c)
+        real_target = 1.0 - smoothing
+        assert d_loss == pytest.approx((softplus - real_target * c) + softplus, rel=1e-5), smoothing
+        assert g_loss == pytest.approx(softplus - c, rel=1e-5)  # the generator's target stays 1
+        assert d_real == pytest.approx(d_fake) == pytest.approx(float(tf.sigmoid(c)), rel=1e-5)
+
+    # beta 1, per network: after one step Adam's first moment is (1 - beta_1) * gradient, and the same
+    # seed gives the same gradient, so the moments of two runs differ exactly by the ratio of (1 - beta_1)
+    def first_moments(g_beta: float, d_beta: float):
+        keras.utils.set_random_seed(3)
+        config = tiny_config(data, **{"training.generator_beta_1": g_beta, "training.discriminator_beta_1": d_beta,
+                                      "dropout.rate": 0.0})
+        gan = gan_networks.Gan(config)
+        assert (gan.g_optimizer.beta_1, gan.d_optimizer.beta_1) == (g_beta, d_beta)
+        gan.step(np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32))
+
+        def moments(optimizer):
+            return [np.asarray(v) for v in optimizer.variables if v.path.endswith("_momentum")]
+
+        return moments(gan.g_optimizer), moments(gan.d_optimizer)
+
+    g_a, d_a = first_moments(0.5, 0.5)
+    g_b, d_b = first_moments(0.9, 0.0)
+    assert g_a and d_a and len(g_a) == len(g_b) and len(d_a) == len(d_b)
+    for a, b in zip(g_a, g_b, strict=True):
+        np.testing.assert_allclose(b, a * (0.1 / 0.5), rtol=1e-4, atol=1e-9)
+    for a, b in zip(d_a, d_b, strict=True):
+        np.testing.assert_allclose(b, a * (1.0 / 0.5), rtol=1e-4, atol=1e-9)
 
 
 # ---- config, data, sweep, CLI ----------------------------------------------------------------
@@ -277,44 +362,89 @@ def test_one_class_or_a_flat_folder_of_images(data, tmp_path):
     assert empty.problems and "folder not found" in empty.problems[0].message
 
 
-def test_the_dropout_sweep_writes_fid_per_rate(data, tmp_path):
-    """The sweep's bookkeeping with a stand-in for training (the real runs are tested above)."""
-    calls = []
+def test_cli_gan_sweep_trains_one_real_run_per_rate_and_writes_the_fid_table(data, tmp_path, capsys):
+    """`workbench gan CONFIG --sweep-rates 0,0.5`: two real (tiny) GAN runs, FID at each end, the table."""
+    path = tmp_path / "gan.json"
+    save_gan_config(tiny_config(data, **{"training.steps": 4, "dropout.placement": []}), path)
+    runs = tmp_path / "runs"
+    code = cli.main(["gan", str(path), "--sweep-rates", "0,0.5", "--runs-dir", str(runs)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (folder,) = [p for p in runs.iterdir() if p.name.startswith("sweep-")]
+    saved = json.loads((folder / "sweep.json").read_text())
+    assert saved["status"] == "finished" and saved["rates"] == [0.0, 0.5] and saved["planned"] == 2
+    with open(folder / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(float(r["rate"]), r["status"], int(r["steps_done"])) for r in rows] == [
+        (0.0, "finished", 4), (0.5, "finished", 4)]
+    for row, trial in zip(rows, saved["trials"], strict=True):
+        run = Path(row["run_dir"])
+        assert run.parent == runs and run.is_dir() and row["run_dir"] == trial["run_dir"]
+        summary = json.loads((run / "summary.json").read_text())
+        # the table holds the FID each run computed itself, on the base config's feature network
+        assert summary["status"] == "finished" and summary["fid"] > 0
+        assert float(row["fid"]) == pytest.approx(summary["fid"]) == pytest.approx(trial["fid"])
+        assert "MobileNetV2" in row["network"] and row["network"] == summary["fid_network"]
+        config = load_gan_config(run / "config.json")
+        assert config.dropout.rate == float(row["rate"]) and config.evaluation.fid_at_end
+        assert (run / "generator.keras").is_file() and (run / "samples" / "step-000004.png").is_file()
+    first, second = (load_gan_config(Path(r["run_dir"]) / "config.json") for r in rows)
+    assert second.dropout.placement == ["after_conv"]  # a rate above 0 needs a placement
+    network = gan_networks.build_discriminator(second)
+    assert [la.rate for la in network.layers if "dropout" in la.name] == [0.5, 0.5, 0.5]
+    assert rows[0]["fid"] != rows[1]["fid"]  # two different generators, two measurements
+    best = min(rows, key=lambda r: float(r["fid"]))
+    assert saved["best"]["rate"] == float(best["rate"])
+    table = [line for line in out.splitlines() if line.lstrip("* ").split("  ")[0].strip() in ("0", "0.5")]
+    assert len(table) == 2 and [line.startswith("*") for line in table] == [r is best for r in rows]
+    assert f"Best: discriminator dropout {float(best['rate']):g}" in out and str(folder) in out
 
-    def fake_train(config, emit, stop_event, *, pause_event=None, runs_dir=None):
-        run_dir = tmp_path / f"run-{config.dropout.rate:g}"
-        run_dir.mkdir()
-        calls.append((config.dropout.rate, config.evaluation.fid_at_end, config.dropout.placement))
-        fid_value = 10.0 + 50 * abs(config.dropout.rate - 0.3)
-        (run_dir / "summary.json").write_text(json.dumps({"fid": fid_value, "fid_network": "test net"}))
-        result = RunFinished(str(run_dir), False, 5, {"fid": fid_value})
-        emit(result)
-        return result
+
+def test_a_gan_sweep_that_cannot_write_its_table_says_so_and_exits_1(data, tmp_path, capsys, monkeypatch):
+    from workbench.core.base import files
+    from workbench.core.gan import sweep as gan_sweep
+
+    def disk_full(path, text):
+        if Path(path).name in ("sweep.json", "results.csv"):
+            raise OSError(28, "No space left on device")
+        files.atomic_write_text(path, text)
+
+    monkeypatch.setattr(gan_sweep, "atomic_write_text", disk_full)
+    path = tmp_path / "gan.json"
+    save_gan_config(tiny_config(data, **{"training.steps": 2, "evaluation.samples": 10}), path)
+    runs = tmp_path / "runs"
+    assert cli.main(["gan", str(path), "--sweep-rates", "0", "--runs-dir", str(runs)]) == 1
+    err = capsys.readouterr().err
+    assert "could not be written" in err and "No space left on device" in err
+    assert err.count("[warning]") == 1  # the same failure is reported once, not at every save
+    (folder,) = [p for p in runs.iterdir() if p.name.startswith("sweep-")]
+    assert list(folder.iterdir()) == []
+    (run,) = [p for p in runs.iterdir() if not p.name.startswith("sweep-")]
+    assert (run / "generator.keras").is_file()  # the trial itself kept its work
 
     events = []
-    base = tiny_config(data, **{"dropout.placement": []})
-    result = run_gan_sweep(GanSweepConfig(base, [0.0, 0.3, 0.6]), events.append, runs_dir=tmp_path,
-                           train=fake_train)
-    assert [c[0] for c in calls] == [0.0, 0.3, 0.6] and all(c[1] for c in calls)
-    assert calls[1][2] == ["after_conv"]  # a rate above 0 needs a placement
-    assert result.best().rate == 0.3 and not result.stopped
-    with open(tmp_path / f"sweep-{result.sweep_id}" / "results.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert [(float(r["rate"]), r["status"], float(r["fid"])) for r in rows] == [
-        (0.0, "finished", 25.0), (0.3, "finished", 10.0), (0.6, "finished", 25.0)]
-    saved = json.loads((tmp_path / f"sweep-{result.sweep_id}" / "sweep.json").read_text())
-    assert saved["status"] == "finished" and saved["best"]["rate"] == 0.3
+    plan = GanSweepConfig(load_gan_config(path), [0.0])
+    result = run_gan_sweep(plan, events.append, runs_dir=tmp_path / "runs2")
+    assert "No space left on device" in result.save_error
+    finished = events[-1]
+    assert isinstance(finished, GanSweepFinished) and finished.error == result.save_error
+    said = [e.level for e in events if isinstance(e, Message) and "could not be written" in e.text]
+    assert said == ["warning", "error"]  # once when it happened, once at the end
 
 
 def test_cli_gan_trains_headless_and_refuses_a_bad_config(data, tmp_path, capsys):
     path = tmp_path / "gan.json"
     save_gan_config(tiny_config(data, **{"training.steps": 6}), path)
-    code = cli.main(["gan", str(path), "--runs-dir", str(tmp_path / "runs")])
+    assert not load_gan_config(path).evaluation.fid_at_end  # --fid turns it on
+    code = cli.main(["gan", str(path), "--fid", "--runs-dir", str(tmp_path / "runs")])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "GAN run" in out and "Step 5/6" in out and "finished after 6 steps" in out
     (run,) = (tmp_path / "runs").iterdir()
     assert (run / "generator.keras").is_file() and (run / "samples" / "step-000006.png").is_file()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["fid"] > 0 and "MobileNetV2" in summary["fid_network"]
+    assert f"FID {summary['fid']:.3f}" in out and "20 real vs 20 generated images" in out
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"kind": "gan", "data": {"folder": str(tmp_path / "none"), "image_size": 48}}))

@@ -490,3 +490,20 @@ def test_model_summary_counts_matches_keras(classifier):
     summary = model_summary_counts(classifier)
     assert summary.params_trainable == sum(int(np.prod(w.shape)) for w in classifier.trainable_weights)
     assert summary.params_trainable + summary.params_frozen == classifier.count_params()
+
+
+def test_freeze_map_trainable_parameters_add_up_to_the_whole_model():
+    """The backbone's trainable count never exceeds the whole model's: a trainable BatchNorm layer's
+    moving statistics do not train, so the freeze map does not count them as trainable."""
+    from workbench.core.engine.model import freeze_for, freeze_map
+
+    config = tiny_config(**{"freeze.policy": "none"})
+    model = build_model(config, 3)
+    freeze_for(model, config)
+    rows = freeze_map(model, backbone_catalogue.get_backbone(config.backbone.name))
+    backbone_trainable = sum(r.trainable_params for r in rows if r.trainable)
+    whole = model_summary_counts(model)
+    head = sum(int(np.prod(v.shape)) for layer in model.layers if layer.name != "backbone"
+               for v in layer.trainable_weights)
+    assert backbone_trainable + head == whole.params_trainable
+    assert any(r.trainable_params < r.params for r in rows if r.type == "BatchNormalization")

@@ -179,9 +179,40 @@ def test_describe_devices():
     assert devices.describe_devices([devices.GpuInfo("GPU:0", 0)]) == "GPU: GPU:0"
 
 
-def test_list_gpus_on_this_machine_returns_gpu_infos():
+def test_list_gpus_on_this_machine_names_every_gpu_tensorflow_sees():
+    import tensorflow as tf
+
     gpus = devices.list_gpus()
-    assert all(isinstance(g, devices.GpuInfo) for g in gpus)
+    seen = tf.config.list_physical_devices("GPU")
+    assert len(gpus) == len(seen)  # on a CPU-only machine: none, and the status bar says so
+    assert all(isinstance(g, devices.GpuInfo) and g.name.strip() and g.memory_mb >= 0 for g in gpus)
+    assert (devices.describe_devices(gpus) == "CPU only") == (not seen)
+
+
+def test_list_gpus_reads_each_devices_name_and_memory(monkeypatch):
+    """The mapping from TensorFlow's device list to GpuInfo, on any machine: two GPUs as TensorFlow
+    reports them (one with details, one whose details fail) and the memory limits device_lib gives."""
+    import tensorflow as tf
+    from tensorflow.python.client import device_lib
+
+    physical = [tf.config.PhysicalDevice(f"/physical_device:GPU:{i}", "GPU") for i in range(2)]
+
+    def details(device):
+        if device.name.endswith(":1"):
+            raise RuntimeError("no details for this one")
+        return {"device_name": "NVIDIA H200"}
+
+    class Local:
+        def __init__(self, kind, limit):
+            self.device_type, self.memory_limit = kind, limit
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: physical if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config.experimental, "get_device_details", details)
+    monkeypatch.setattr(device_lib, "list_local_devices",
+                        lambda: [Local("CPU", 0), Local("GPU", 140 * 2**30), Local("GPU", 2**30)])
+    gpus = devices.list_gpus()
+    assert gpus == [devices.GpuInfo("NVIDIA H200", 140 * 1024), devices.GpuInfo("/physical_device:GPU:1", 1024)]
+    assert devices.describe_devices(gpus[:1]) == "GPU: NVIDIA H200 140 GB"
 
 
 def test_default_strategy_scope_is_a_no_op():

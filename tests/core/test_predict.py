@@ -113,6 +113,61 @@ def test_grad_cam_is_a_map_in_0_1_of_the_images_size(model_96, tmp_path):
     assert not np.array_equal(blended, image)
 
 
+def marked_image(rng: np.random.Generator, marked: bool, at: tuple[int, int] | None = None, size: int = 96,
+                 side: int = 32) -> np.ndarray:
+    """Colour noise, with a red square of `side` px at `at` (row, column; by default the top-left or the
+    bottom-right corner) when `marked`: the square alone decides the class, "marked" or "plain"."""
+    image = rng.integers(0, 256, (size, size, 3)).astype(np.float64)
+    y, x = at if at is not None else [(0, 0), (size - side, size - side)][rng.integers(0, 2)]
+    if marked:
+        image[y:y + side, x:x + side] = np.array((220, 30, 30)) + rng.normal(0, 20, (side, side, 3))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.slow  # a real 6-epoch run at 96 px
+def test_grad_cam_of_a_trained_model_points_at_the_region_that_decides_the_class(tmp_path):
+    """A real run learns "a red square in a corner" against plain noise; on a new image with the square,
+    the map of the predicted class ("marked") is highest over the square's cell of the 3x3 feature map,
+    and differs from the other class's map."""
+    from core_helpers import tiny_config
+    from PIL import Image
+
+    from workbench.core.engine import saving
+    from workbench.core.train import run as training
+
+    size, side = 96, 32
+    rng = np.random.default_rng(0)
+    for name in ("marked", "plain"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(24):
+            Image.fromarray(marked_image(rng, name == "marked")).save(tmp_path / "data" / name / f"{i:03d}.png")
+    config = tiny_config(tmp_path / "data", epochs=6, **{"data.image_size": size, "training.learning_rate": 0.01})
+    result = training.run(config, lambda event: None, runs_dir=tmp_path / "runs")
+    assert not hasattr(result, "error"), result
+    model = saving.load_model(f"{result.run_dir}/model.keras")
+
+    test_rng = np.random.default_rng(99)
+    for at in ((0, 0), (0, size - side)):  # a corner it trained on, and one it never saw
+        image = marked_image(test_rng, True, at)
+        probs = model.predict(image[None].astype("float32"), verbose=0)[0]
+        assert int(np.argmax(probs)) == 0 and probs[0] > 0.8, (at, probs)  # "marked" (classes are sorted)
+        heat = gradcam.grad_cam(model, image)
+        other = gradcam.grad_cam(model, image, class_index=1)
+        # the map's value at the centre of each of the 3x3 feature map's cells (upsampling keeps those)
+        cells = {(r, c): round(float(heat[r * side + side // 2, c * side + side // 2]), 3)
+                 for r in range(3) for c in range(3)}
+        square = (at[0] // side, at[1] // side)
+        if at == (0, 0):  # a corner it trained on: the square's cell is the hottest
+            assert max(cells, key=cells.get) == square, (at, cells)
+        else:  # a corner it never saw: the map follows the square there (its cell among the hottest)
+            assert cells[square] >= 0.9 * max(cells.values()), (at, cells)
+        assert max(cells[2, 0], cells[2, 1], cells[2, 2]) < 0.5 * cells[square], (at, cells)  # the far row is cold
+        inside = np.zeros(heat.shape, bool)
+        inside[at[0]:at[0] + side, at[1]:at[1] + side] = True
+        assert heat[inside].mean() > 1.5 * heat[~inside].mean(), (at, cells, heat[inside].mean(), heat[~inside].mean())
+        assert np.abs(heat - other).max() > 0.5 and np.abs(heat - other).mean() > 0.1, at
+
+
 def test_colour_map_runs_from_dark_to_bright():
     colours = gradcam.colourise(np.array([[0.0, 0.5, 1.0]]))
     assert colours.shape == (1, 3, 3) and colours.dtype == np.uint8

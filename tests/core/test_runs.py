@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from workbench.core.base.events import EpochEnd, Message, RunFinished
 from workbench.core.base.files import atomic_replace_with, atomic_write_text
 from workbench.core.config.run import RunConfig
@@ -72,9 +74,7 @@ def test_failed_replace_keeps_the_old_file(tmp_path):
             fh.write("half")
         raise OSError("disk full")
 
-    try:
+    with pytest.raises(OSError, match="disk full"):  # the failure reaches the caller, never swallowed
         atomic_replace_with(target, broken_writer)
-    except OSError:
-        pass
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]

@@ -13,7 +13,7 @@ from test_dropout_lab import small_image_tree, vgg_config
 
 from workbench import cli
 from workbench.core.analysis.predict import predict_images
-from workbench.core.base.events import BatchEnd, EpochEnd, RunFinished, RunStarted
+from workbench.core.base.events import BatchEnd, EpochEnd, Message, RunFinished, RunStarted
 from workbench.core.config import sweep as sweep_config
 from workbench.core.config.run import RunConfig, load_config
 from workbench.core.config.sweep import SweepConfig
@@ -230,19 +230,74 @@ def test_an_invalid_sweep_trains_nothing(tmp_path):
 
 # ---- CLI ------------------------------------------------------------------------------
 
-def test_cli_sweep_prints_the_table_and_the_best(image_tree, tmp_path, capsys):
+def test_cli_sweep_with_folds_trains_each_rate_on_each_fold_and_prints_the_table(image_tree, tmp_path, capsys):
     config_file = tmp_path / "base.json"
     config_file.write_text(vgg_config(image_tree).to_json())
     runs = tmp_path / "runs"
-    assert cli.main(["sweep", str(config_file), "--rates", "0,0.5", "--runs-dir", str(runs)]) == 0
+    assert cli.main(["sweep", str(config_file), "--rates", "0,0.5", "--folds", "2", "--runs-dir", str(runs)]) == 0
     out = capsys.readouterr().out
-    assert "Sweep" in out and "2 of 2 trials ran" in out and "Best: dropout at rate" in out
+    assert "4 trials (1 kind, 2 rates, 2 folds each)" in out and "4 of 4 trials ran" in out
     table = [line for line in out.splitlines() if line.lstrip("* ").startswith("dropout ")]
     assert len(table) == 2 and sum(line.startswith("*") for line in table) == 1
-    assert len([p for p in runs.iterdir() if p.name.startswith("sweep-")]) == 1
+    assert [line.lstrip("* ").split()[2] for line in table] == ["2", "2"], table  # the folds column
+    (folder,) = [p for p in runs.iterdir() if p.name.startswith("sweep-")]
+    saved = json.loads((folder / "sweep.json").read_text())
+    assert saved["status"] == "finished" and saved["folds"] == 2
+    assert [(t["rate"], t["fold"], t["status"]) for t in saved["trials"]] == [
+        (0.0, 0, "finished"), (0.0, 1, "finished"), (0.5, 0, "finished"), (0.5, 1, "finished")]
+    # each fold validates on its own images: the two folds of a rate split the data differently
+    configs = [load_config(Path(t["run_dir"]) / "config.json") for t in saved["trials"]]
+    assert [(c.data.folds, c.data.fold, c.dropout.rate) for c in configs] == [
+        (2, 0, 0.0), (2, 1, 0.0), (2, 0, 0.5), (2, 1, 0.5)]
+    with open(folder / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(float(r["rate"]), int(r["folds"])) for r in rows] == [(0.0, 2), (0.5, 2)]
+    for row, rate in zip(rows, (0.0, 0.5), strict=True):
+        losses = [min(m["val_loss"] for m in read_metrics(t["run_dir"])) for t in saved["trials"] if t["rate"] == rate]
+        assert float(row["val_loss_mean"]) == pytest.approx(sum(losses) / 2)
+        assert float(row["val_loss_std"]) == pytest.approx(abs(losses[0] - losses[1]) / 2)
+    best = min(rows, key=lambda r: float(r["val_loss_mean"]))
+    assert f"Best: dropout at rate {float(best['rate']):g}" in out and "over 2 folds" in out
     drop_models(runs)
 
     assert cli.main(["sweep", str(config_file), "--rates", "0,1.5"]) == 2
     assert "below 1" in capsys.readouterr().err
     assert cli.main(["sweep", str(config_file), "--rates", "0.2", "--kinds", "dropblock"]) == 2
     assert "feature_map" in capsys.readouterr().err
+
+
+def test_a_sweep_that_cannot_write_its_results_says_so_and_does_not_end_as_finished(image_tree, tmp_path, capsys,
+                                                                                    monkeypatch):
+    """A full disk at the sweep folder: the trials still train and keep their run folders, but the sweep
+    warns, its end carries the error, and the CLI exits 1 rather than 0."""
+    from workbench.core.base import files
+    from workbench.core.train import sweep as sweeps
+
+    def disk_full(path, text):
+        if Path(path).name in ("sweep.json", "results.csv"):
+            raise OSError(28, "No space left on device")
+        files.atomic_write_text(path, text)
+
+    monkeypatch.setattr(sweeps, "atomic_write_text", disk_full)
+    config_file = tmp_path / "base.json"
+    config_file.write_text(vgg_config(image_tree).to_json())
+    runs = tmp_path / "runs"
+    assert cli.main(["sweep", str(config_file), "--rates", "0", "--runs-dir", str(runs)]) == 1
+    err = capsys.readouterr().err
+    assert "[warning] The sweep's results could not be written" in err and "No space left on device" in err
+    assert err.count("[warning]") == 1  # the same failure is reported once, not at every save
+    assert "error: The sweep's results could not be written" in err
+    (folder,) = [p for p in runs.iterdir() if p.name.startswith("sweep-")]
+    assert list(folder.iterdir()) == []
+    (run,) = [p for p in runs.iterdir() if not p.name.startswith("sweep-")]
+    assert read_metrics(run)  # the trial kept its work
+    drop_models(runs)
+
+    events = []
+    result = run_sweep(SweepConfig(vgg_config(image_tree), [0.0]), events.append, threading.Event(), tmp_path / "r2")
+    assert "No space left on device" in result.save_error and result.trials[0].status == "finished"
+    finished = events[-1]
+    assert isinstance(finished, sweep_results.SweepFinished) and finished.error == result.save_error
+    warned = [e for e in events if isinstance(e, Message) and "could not be written" in e.text]
+    assert [e.level for e in warned] == ["warning", "error"]  # once when it happened, once at the end
+    drop_models(tmp_path / "r2")

@@ -95,6 +95,26 @@ def test_predict_shows_top_k_with_monte_carlo_spread_and_grad_cam(make_window, q
     qtbot.waitUntil(lambda: panel.cam is not None, timeout=JOB_TIMEOUT_MS)
     assert panel.cam.class_name == good.label and panel.cam.overlay.shape[2] == 3
     assert not panel.preview.pixmap().isNull()
+    # 32 px through MobileNetV2 leaves a 1x1 feature map: the colour scale shows, and the caption says so.
+    assert panel.cam.feature_size == (1, 1) and not panel.cam_view.legend.isHidden()
+    assert "only 1×1 cells" in panel.cam_status.text()
+
+
+def test_evaluate_shows_grad_cam_of_a_selected_mistake(make_window, qtbot, trained_run):
+    window = make_window(runs_dir=trained_run.parent)
+    panel = window.evaluate_panel
+    qtbot.waitUntil(lambda: not panel.busy and panel.status.text() != "Looking for a saved evaluation…",
+                    timeout=JOB_TIMEOUT_MS)
+    assert panel.evaluate(str(trained_run))
+    qtbot.waitUntil(lambda: panel.result is not None and not panel.result.saved, timeout=JOB_TIMEOUT_MS)
+    if not panel.gallery.count():
+        pytest.skip("the tiny run made no mistakes")
+    panel.gallery.setCurrentRow(0)
+    qtbot.waitUntil(lambda: panel.cam_view.cam is not None, timeout=JOB_TIMEOUT_MS)
+    mistake = panel.evaluation.mistakes[0]
+    assert panel.cam_view.cam.class_name == mistake.predicted_label
+    assert not panel.cam_view.preview.pixmap().isNull() and not panel.cam_view.legend.isHidden()
+    assert "Grad-CAM for" in panel.cam_view.caption.text() and "only 1×1 cells" in panel.cam_view.caption.text()
 
 
 def test_export_as_keras_shows_the_path_size_and_check(make_window, qtbot, trained_run):
@@ -112,3 +132,35 @@ def test_export_as_keras_shows_the_path_size_and_check(make_window, qtbot, train
     text = dialog.message.text()
     assert result.path in text and result.size_text in text and "largest difference" in text
     assert "Exported keras" in window.log.text()
+
+
+def test_export_dialog_offers_onnx_and_int8_with_its_input_type(make_window, qtbot, trained_run):
+    window = make_window(runs_dir=trained_run.parent)
+    window.runs_panel.select_runs([trained_run])
+    window.runs_panel.export_action.trigger()
+    dialog = window.export_dialog
+    dialog.set_format("onnx")
+    assert dialog.int8_io.isHidden()
+    assert dialog.target.text().endswith("model.onnx")
+    dialog.set_format("tflite-int8")
+    assert not dialog.int8_io.isHidden()
+    dialog.int8_io.setCurrentIndex(dialog.int8_io.findData("uint8"))
+    assert dialog.start()
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=JOB_TIMEOUT_MS)
+    result = dialog.result
+    assert result is not None and result.int8_io == "uint8", dialog.message.text()
+    text = dialog.message.text()
+    assert "accuracy" in text and "float TFLite" in text and "uint8" in text
+
+
+def test_report_action_writes_the_html_report_on_a_model_job(make_window, qtbot, trained_run):
+    window = make_window(runs_dir=trained_run.parent)
+    panel = window.runs_panel
+    panel.select_runs([trained_run])
+    assert panel.report_action.isEnabled()
+    panel.report_action.open_when_done = False
+    with qtbot.waitSignal(panel.report_action.report_written, timeout=JOB_TIMEOUT_MS) as written:
+        panel.report_action.trigger()
+    path = Path(written.args[0].path)
+    assert path == trained_run / "report.html" and "data:image/png;base64," in path.read_text()
+    assert "Report written" in window.log.text()

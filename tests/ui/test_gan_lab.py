@@ -73,11 +73,31 @@ def test_train_pause_stop_then_fid_from_the_window(make_window, qtbot, tmp_path)
                     and lab.last_samples.step >= 10, timeout=60_000)
     assert lab.samples_image.image is not None and lab.samples_image.image.shape[2] == 3
 
+    # Pause: once the child says "Paused" (every step before it has reached the window by then, the events
+    # come in order), no step arrives until Resume; after Resume steps come again.
+    said = []
+    lab.log_message.connect(lambda level, text: said.append(text))
     qtbot.mouseClick(lab.pause_button, Qt.MouseButton.LeftButton)
     assert lab.pause_button.text() == "Resume"
+    qtbot.waitUntil(lambda: "Paused" in said, timeout=30_000)
+    qtbot.waitUntil(lambda: lab.status_label.text().startswith("Paused"), timeout=5_000)  # not before
+    lab._redraw(force=True)
+    at_pause = lab.points()
+    qtbot.wait(1500)
+    lab._redraw(force=True)
+    assert lab.points() == at_pause, "a step ran while paused"
     qtbot.mouseClick(lab.pause_button, Qt.MouseButton.LeftButton)
+    assert lab.pause_button.text() == "Pause"
+
+    def stepped_again() -> bool:
+        lab._redraw(force=True)
+        return "Resumed" in said and lab.points()["d_loss"] > at_pause["d_loss"]
+
+    qtbot.waitUntil(stepped_again, timeout=30_000)
     with qtbot.waitSignal(lab.run_ended, timeout=30_000) as ended:
         qtbot.mouseClick(lab.stop_button, Qt.MouseButton.LeftButton)
+        assert lab.stop_button.text() == "Stopping…" and lab.status_label.text().startswith("Stopping")
+    assert lab.stop_button.text() == "Stop"
     result = ended.args[0]
     assert isinstance(result, RunFinished) and result.stopped
     run = tmp_path / "runs" / "gan" / result.run_dir.split("/")[-1]
@@ -94,7 +114,9 @@ def test_train_pause_stop_then_fid_from_the_window(make_window, qtbot, tmp_path)
 
 
 def test_the_sweep_table_shows_fid_per_rate(make_window, qtbot, tmp_path):
-    """The sweep's plumbing with a stand-in sweep function (real sweeps: tests/core/test_gan.py)."""
+    """The table's plumbing, with a stand-in sweep function that reports made-up FIDs. The real sweep (real
+    GAN runs, FID computed, the table written) runs in tests/core/test_gan.py::
+    test_cli_gan_sweep_trains_one_real_run_per_rate_and_writes_the_fid_table."""
     from workbench.ui.panels.gan_lab import GanLabPanel
 
     folder = write_image_tree(tmp_path / "data", per_class=4)
@@ -128,3 +150,32 @@ def test_gan_steps_reach_the_plots(make_window, qtbot, tmp_path):
         lab._show_event(GanStep(step, 1.0, 0.7, 0.6, 0.4))
     lab._redraw(force=True)
     assert lab.points() == {"d_loss": 30, "g_loss": 30, "d_real": 30, "d_fake": 30}
+
+
+def test_save_config_writes_the_json_that_workbench_gan_reads(make_window, qtbot, tmp_path, monkeypatch):
+    from workbench.core.config.gan import load_gan_config, validate_gan
+    from workbench.ui.panels import gan_lab
+
+    folder = write_image_tree(tmp_path / "data", per_class=4)
+    lab = make_window().gan_lab
+    fill_tiny(lab, folder)
+    lab.set_value("dropout.rate", 0.4)
+    lab.set_value("training.label_smoothing", 0.1)
+    lab.set_value("training.discriminator_beta_1", 0.7)
+    asked = []
+
+    def choose(parent, title, start, filters):
+        asked.append((title, start, filters))
+        return str(tmp_path / "mine"), filters  # no extension typed: .json is added
+
+    monkeypatch.setattr(gan_lab.QFileDialog, "getSaveFileName", staticmethod(choose))
+    qtbot.mouseClick(lab.save_button, Qt.MouseButton.LeftButton)
+    assert len(asked) == 1 and asked[0][1].endswith("gan.json")
+    saved = load_gan_config(tmp_path / "mine.json")
+    assert saved == lab.config and validate_gan(saved) == []
+    assert (saved.data.folder, saved.model.generator_width, saved.training.steps) == (str(folder), 8, 5000)
+    assert (saved.dropout.rate, saved.training.label_smoothing, saved.training.discriminator_beta_1) == (0.4, 0.1, 0.7)
+
+    monkeypatch.setattr(gan_lab.QFileDialog, "getSaveFileName", staticmethod(lambda *a: ("", "")))
+    qtbot.mouseClick(lab.save_button, Qt.MouseButton.LeftButton)  # cancelled: nothing written
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["mine.json"] and not (tmp_path / "mine").exists()

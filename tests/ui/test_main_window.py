@@ -49,19 +49,40 @@ def test_first_launch_config_is_ready_to_train_offline():
     assert config.data.folder == str(resource_path("demo"))
     assert config.backbone.name == "MobileNetV2" and config.backbone.width == 0.35
     assert config.data.image_size <= 96 and 1 <= config.training.epochs <= 10
-    assert config.backbone.weights in ("imagenet", "none")
+    assert config.backbone.weights in ("imagenet", "file")
+    assert config.freeze.policy == "all"  # features cached: the head trains in seconds
 
 
-def test_first_launch_uses_imagenet_weights_when_they_are_cached(tmp_path, monkeypatch):
+def test_first_launch_uses_imagenet_weights_when_cached_else_the_bundled_backbone(tmp_path, monkeypatch):
     from workbench.core.config import backbone_catalogue, weights_files
+    from workbench.core.runs.saved_backbones import bundled_demo_backbone
+    from workbench.ui.defaults import weights_note
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    assert first_launch_config().backbone.weights == "none"
     spec = backbone_catalogue.get_backbone("MobileNetV2")
+    imagenet_file = weights_files.imagenet_file_name(spec, 64, 0.35)
+    config = first_launch_config()
+    assert config.backbone.weights == "file" and config.freeze.policy == "all"
+    assert config.backbone.weights_file == str(bundled_demo_backbone())
+    note = weights_note(config, imagenet_cached(config))
+    assert "bundled" in note and "not cached" in note  # which weights, and why
+    assert imagenet_file in note and str(tmp_path / "models") in note  # how to get ImageNet's
     (tmp_path / "models").mkdir()
-    (tmp_path / "models" / weights_files.imagenet_file_name(spec, 64, 0.35)).write_bytes(b"cached")
+    (tmp_path / "models" / imagenet_file).write_bytes(b"cached")
     config = first_launch_config()
     assert config.backbone.weights == "imagenet" and config.freeze.policy == "all"
+    assert "ImageNet" in weights_note(config, imagenet_cached(config))
+    assert "cache" in weights_note(config, True)
+
+
+def test_first_launch_falls_back_to_re_initialised_weights_without_the_bundled_file(tmp_path, monkeypatch):
+    from workbench.ui import defaults
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(defaults, "bundled_demo_backbone", lambda: None)
+    config = defaults.first_launch_config()
+    assert config.backbone.weights == "none" and config.freeze.policy == "none"
+    assert "mobilenet_v2_weights" in defaults.weights_note(config, False)
 
 
 def test_window_opens_ready_on_the_demo(make_window, qtbot):
@@ -75,8 +96,15 @@ def test_window_opens_ready_on_the_demo(make_window, qtbot):
     assert "Ready" in window.problem_label.text()
     assert window.backbone_panel.table.value() == "MobileNetV2"
     if imagenet_cached(window.config) is False:
-        assert window.config.backbone.weights == "none"
-        assert "not downloaded yet" in window.backbone_panel.weights_note.text()
+        from workbench.core.runs.saved_backbones import bundled_demo_backbone
+
+        assert window.config.backbone.weights == "file"
+        assert window.config.backbone.weights_file == str(bundled_demo_backbone())
+        note = window.backbone_panel.weights_note.text()
+        assert "bundled" in note and "not cached" in note and "ImageNet" in note
+        # listed under Saved, and shown as the one in use
+        assert window.config.backbone.weights_file in window.backbone_panel.saved_backbone_paths()
+        assert window.backbone_panel.saved.currentData() == window.config.backbone.weights_file
 
 
 def test_panels_edit_the_one_config(make_window, qtbot):
@@ -124,3 +152,39 @@ def test_drop_a_folder_on_the_window(make_window, qtbot, image_folder):
     qtbot.waitUntil(lambda: window.scan_report is not None and window.scan_report.root == str(image_folder),
                     timeout=15000)
     assert window.data_panel.classes.rowCount() == 2
+
+
+def test_drop_an_image_on_the_window_predicts_it_in_the_predict_tab(make_window, qtbot, image_folder):
+    from PySide6.QtCore import QMimeData, QPoint, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    window = make_window()
+    image = next(p for p in sorted(image_folder.rglob("*")) if p.is_file())
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(image))])
+    event = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    folder_before = window.config.data.folder
+    window.dropEvent(event)
+    assert window.views.currentWidget() is window.predict_panel
+    assert window.predict_panel.paths == [str(image)]
+    assert window.config.data.folder == folder_before  # an image is not a dataset
+
+
+def test_a_run_on_another_dataset_is_named_after_its_folder_and_backbone(make_window, qtbot, image_folder):
+    from ui_helpers import fake_run
+
+    seen = []
+    fake = fake_run(epochs=1, steps=2)
+
+    def run_fn(config, emit, stop_event, **kwargs):
+        seen.append(config.name)
+        return fake(config, emit, stop_event, **kwargs)
+
+    window = make_window(run_fn=run_fn)
+    assert window.config.name == "demo"
+    window.data_panel.set_value("data.folder", str(image_folder))
+    assert window.config.name == ""  # not "demo" on another dataset
+    with qtbot.waitSignal(window.run_ended, timeout=20_000):
+        window.start_run(window.config)
+    assert seen and seen[0].startswith(f"{image_folder.name} {window.config.backbone.name}")

@@ -49,3 +49,40 @@ def test_a_long_batch_curve_is_reduced_and_zooming_in_shows_the_detail(qtbot):
     all_x, all_y = plots._batch["loss"].arrays()
     shown = (all_x >= x.min()) & (all_x <= x.max())
     np.testing.assert_array_equal(y, all_y[shown])  # the smoothed values themselves, none merged
+
+
+def test_batch_curve_runs_on_across_epochs_without_a_jump(qtbot):
+    """Keras reports each batch as its epoch's running mean (restarting every epoch); the curve
+    smooths the batches themselves, so it does not jump at each epoch boundary."""
+    from workbench.core.base.events import BatchEnd
+    from workbench.ui.plots import TrainingPlots
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.reset(2)
+    steps = 50
+    losses = np.linspace(2.0, 1.0, 2 * steps)  # a smooth decrease over both epochs
+    for epoch in range(2):
+        for batch in range(steps):
+            if batch % 3 == 1:
+                continue  # the relay thins batch events out: means between two events still hold
+            own = losses[epoch * steps: epoch * steps + batch + 1]
+            plots.add_batch(BatchEnd(epoch, batch, steps, {"loss": float(own.mean()), "accuracy": 0.5}))
+    plots.redraw_now()
+    _, y = plots.loss_plot.batch_curve.getData()
+    assert np.max(np.abs(np.diff(y))) < 0.04  # the old running-mean curve jumped ~0.08 at the boundary
+    assert abs(y[-1] - 1.0) < 0.1  # and it follows the batches, not the epoch's mean (1.25)
+    assert "across epochs" in plots.legend.text()
+
+
+def test_an_empty_confusion_matrix_says_so_instead_of_showing_bare_axes(qtbot):
+    from workbench.ui.confusion import EMPTY_TEXT, ConfusionMatrixView
+
+    view = ConfusionMatrixView()
+    qtbot.addWidget(view)
+    assert view.is_empty() and view.empty_text.textItem.toPlainText() == EMPTY_TEXT
+    assert not view.getPlotItem().getAxis("bottom").isVisible()
+    view.set_matrix(np.array([[3, 1], [0, 4]]), ["cat", "dog"])
+    assert not view.is_empty() and view.shown_total() == 8
+    view.set_matrix(np.zeros((0, 0)), [])
+    assert view.is_empty()

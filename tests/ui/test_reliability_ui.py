@@ -93,9 +93,11 @@ def test_a_messy_folder_trains_a_fault_shows_its_details_and_the_run_resumes_fro
     # The app is still usable: File > Resume a run… continues the failed run, curves first.
     fault.armed = False
     at_start = EpochsAtStart(window)
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(run_dir))
     with qtbot.waitSignal(window.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
-        window.resume_action.trigger()
+        window.resume_action.trigger()  # the runs by name, status and date (ui/resume_dialog.py)
+        chooser = window.run_view.resume_chooser
+        assert chooser.select_run(run_dir)
+        chooser.resume_button.click()
         assert window.runner.running and not window.resume_action.isEnabled()
     resumed = ended.args[0]
     assert isinstance(resumed, RunFinished) and not resumed.stopped and resumed.epochs_done == 2, resumed
@@ -165,6 +167,7 @@ def test_resuming_a_folder_that_is_not_a_run_says_so(make_window, qtbot, tmp_pat
     window = make_window()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
     window.resume_action.trigger()
+    window.run_view.resume_chooser.other_button.click()  # a folder outside the runs folder
     assert not window.runner.running
     assert window.error_box is not None and window.error_box.windowTitle() == "Cannot resume the run"
     assert "config file not found" in window.error_box.text()

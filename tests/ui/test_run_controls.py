@@ -19,7 +19,8 @@ def test_pause_resume_and_stop_buttons(make_window, qtbot):
 
     qtbot.mouseClick(window.pause_button, Qt.MouseButton.LeftButton)
     assert window.runner.paused and window.pause_button.text() == "Resume"
-    assert window.progress.time_label.text() == "Paused"
+    assert window.progress.time_label.text() == "Pausing after this batch…"  # a batch may still run
+    qtbot.waitUntil(lambda: window.progress.time_label.text() == "Paused", timeout=5000)
     qtbot.mouseClick(window.pause_button, Qt.MouseButton.LeftButton)
     assert not window.runner.paused and window.pause_button.text() == "Pause"
 
@@ -39,3 +40,36 @@ def test_epoch_lines_and_curves_from_events(make_window, qtbot):
     assert window.plots.epoch_points() == 2
     assert "Epoch 2/" in window.log.text() and "val_accuracy 0.5000" in window.log.text()
     assert window.progress.epoch_bar.value() == 2
+
+
+def test_time_left_follows_recent_epochs_not_the_first_nor_pauses(qtbot, monkeypatch):
+    """A slow first epoch (compiling, caching) and a pause do not inflate the estimate."""
+    from workbench.ui import progress as progress_module
+    from workbench.ui.progress import RunProgress
+
+    clock = [0.0]
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
+    progress = RunProgress()
+    qtbot.addWidget(progress)
+    progress.preparing(20)
+    progress.started(20, 10)
+
+    def epoch(index: int, seconds: float) -> None:
+        for batch in range(10):
+            clock[0] += seconds / 10
+            progress.on_batch(index, batch, 10)
+        progress.on_epoch(index, seconds)
+
+    epoch(0, 600.0)  # the slow first epoch
+    assert progress.remaining_seconds(clock[0], 1.0) is None  # no guess from the first epoch alone
+    progress.set_paused(True)
+    assert progress.time_label.text() == "Pausing after this batch…"
+    progress.confirm_paused()
+    assert progress.time_label.text() == "Paused"
+    clock[0] += 300.0  # paused for five minutes
+    progress.set_paused(False)
+    epoch(1, 4.0)
+    epoch(2, 4.0)
+    left = progress.remaining_seconds(clock[0], 3.0)
+    assert abs(left - 17 * 4.0) < 1e-6
+    assert "about 1:08 left" in progress.time_label.text()

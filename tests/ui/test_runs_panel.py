@@ -96,7 +96,8 @@ def test_one_run_shows_its_curves_and_several_are_overlaid(make_window, qtbot, t
                      pos=rect_b.center())
     assert sorted(panel.selected_paths()) == sorted([str(a), str(b)])
     assert curves.curve_count("accuracy", "val") == 2 and curves.curve_count("loss", "val") == 2
-    assert sorted(name for name, _ in curves.legend_entries) == ["a", "b"]
+    assert sorted(name.split(" · ")[0] for name, _ in curves.legend_entries) == ["a", "b"]
+    assert {name for name, _ in curves.legend_entries} == {f"a · {a.name}", f"b · {b.name}"}
     assert len({colour for _, colour in curves.legend_entries}) == 2  # one colour per run
     assert "a" in curves.legend.text() and "b" in curves.legend.text()
 
@@ -288,3 +289,22 @@ def test_a_refresh_reads_again_only_the_runs_whose_files_changed(tmp_path, monke
 
     shutil.rmtree(paths[0])
     assert len(runs_module.list_runs(root, cache)) == 4 and str(paths[0]) not in cache
+
+
+def test_two_runs_with_one_name_differ_in_the_overlay_and_names_are_not_squeezed(make_window, tmp_path):
+    root = tmp_path / "runs"
+    first = saved_run(root, "demo with a long name", [0.5, 0.6])
+    second = saved_run(root, "demo with a long name", [0.4, 0.7])
+    window = make_window(runs_dir=root)
+    window.resize(1024, 700)
+    window.views.setCurrentWidget(window.runs_panel)
+    window.show()
+    panel = window.runs_panel
+    panel.refresh()
+    panel.curves.show_runs([panel.records[str(first)], panel.records[str(second)]])
+    labels = [label for label, _ in panel.curves.legend_entries]
+    assert len(set(labels)) == 2 and all(" · " in label for label in labels)
+    name_column = COLUMNS.index("Name")
+    needed = panel.table.fontMetrics().horizontalAdvance("demo with a long name")
+    assert panel.table.columnWidth(name_column) >= needed  # never "demo..." after a refresh
+    assert panel.table.height() >= 22 * 6  # more than four rows show

@@ -39,7 +39,9 @@ def test_a_sweep_from_the_window_draws_curves_fills_the_table_and_applies_the_be
     assert not lab.running and window.train_button.isEnabled()
 
     rows = lab.table_rows()
-    assert [row[:3] for row in rows] == [["dropout", "0.1", "1"], ["dropout", "0.5", "1"]]
+    assert [row[:3] for row in rows] == [["Standard", "0.1", "1"], ["Standard", "0.5", "1"]]  # as the control says
+    ticks = lab.plot.getPlotItem().getAxis("bottom")._tickLevels[0]
+    assert all(float(value).is_integer() for value, _ in ticks)  # whole epochs on the axis
     assert all("±" in row[3] and "±" in row[4] for row in rows)
     assert lab.curve_points() == {0: 1, 1: 1}  # one epoch each, one curve per trial
     assert "Sweep folder" in window.log.text()
@@ -49,6 +51,7 @@ def test_a_sweep_from_the_window_draws_curves_fills_the_table_and_applies_the_be
     qtbot.mouseClick(lab.apply_button, Qt.MouseButton.LeftButton)
     assert (window.config.dropout.kind, window.config.dropout.rate) == ("dropout", best.rate)
     assert window.regularization_panel.dropout_rate.text() == f"{best.rate:g}"
+    assert "dropout dropout" not in window.log.text() and "standard dropout at rate" in window.log.text()
     assert not window.problems
     for trial in result.trials:  # VGG16's model files are ~60 MB each
         (Path(trial.run_dir) / "model.keras").unlink()

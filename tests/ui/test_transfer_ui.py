@@ -166,7 +166,9 @@ def test_compare_trains_transfer_then_zero_init_and_overlays_both_runs(make_wind
     assert window.views.currentWidget() is panel
     assert sorted(panel.selected_paths()) == sorted(runs)
     assert panel.curves.curve_count(kind="val") == 4  # loss and accuracy of each run, overlaid
-    assert sorted(label for label, _ in panel.curves.legend_entries) == ["ui-test (transfer)", "ui-test (zero-init)"]
+    assert sorted(label.split(" · ")[0] for label, _ in panel.curves.legend_entries) == [
+        "ui-test (transfer)", "ui-test (zero-init)"]
+    assert all(Path(r).name in panel.curves.legend.text() for r in runs)  # name · id: two runs always differ
     assert window.config.name == "ui-test" and window.config.backbone.weights == "file"  # the editor's config
     assert window.compare_button.isEnabled() and window.compare_button.text() == "Compare with zero-init"
 

@@ -52,6 +52,8 @@ def fake_run(epochs=3, steps=400, delay=0.0005):
                     result = RunFinished("/tmp/r", True, done, reason="stopped")
                     emit(result)
                     return result
+                if pause_event is not None and pause_event.is_set():
+                    emit(Message("info", "Paused"))  # as the core's callback says once it waits
                 while pause_event is not None and pause_event.is_set() and not stop_event.is_set():
                     time.sleep(0.01)
                 emit(BatchEnd(epoch, batch, steps, {"loss": 1.0 / (batch + 1), "accuracy": 0.5}))

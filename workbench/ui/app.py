@@ -34,6 +34,14 @@ def setup_application(app: QApplication) -> None:
         pass  # plain Fusion still works; problems then show only in tooltips
 
 
+def failure_line(result: RunFailed) -> str:
+    """One line for the terminal: what went wrong and where the details are (never a traceback)."""
+    error = result.error.strip().splitlines()[0] if result.error.strip() else "the run failed"
+    if result.run_dir:
+        return f"workbench: {error} (details in {result.run_dir}/events.jsonl)"
+    return f"workbench: {error}"
+
+
 class Automation(QObject):
     """--train-on-start, --quit-after-run, --screenshot: for demos, tests and screenshots."""
 
@@ -57,7 +65,7 @@ class Automation(QObject):
     def _on_run_ended(self, result) -> None:
         if isinstance(result, RunFailed):
             self.exit_code = 1
-            print(f"workbench: {result.error}\n{result.details}", file=sys.stderr)
+            print(failure_line(result), file=sys.stderr)
         else:
             print(f"workbench: run saved in {result.run_dir}", file=sys.stderr)
         QTimer.singleShot(SCREENSHOT_DELAY_MS, self.finish)

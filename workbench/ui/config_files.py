@@ -24,6 +24,14 @@ def dropped_folder(event) -> str | None:
     return None
 
 
+def dropped_images(event) -> list[str]:
+    """The local image files in a drag-and-drop event (by their endings), in order."""
+    from workbench.core.base.images import is_image_name
+
+    return [url.toLocalFile() for url in event.mimeData().urls()
+            if url.isLocalFile() and Path(url.toLocalFile()).is_file() and is_image_name(url.toLocalFile())]
+
+
 class ConfigFiles(QObject):
     """The File menu's config and folder actions; remembers the last config and folder used."""
 

@@ -10,11 +10,24 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Slot
+from PySide6.QtCore import QPointF, QRectF, Qt, Slot
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QToolTip, QWidget
 
+EMPTY_TEXT = "Evaluate a run to see which classes it confuses."
 MAX_LABELLED_CLASSES = 30  # above this the cells are too small for numbers: hover shows them
 DARK_TEXT, LIGHT_TEXT = "#0f172a", "#ffffff"
+MIN_LABEL_PT = 6.5  # the row labels' font shrinks to fit low rows, down to this size
+
+
+def column_labels(names: Sequence[str], cell_px: float, metrics: QFontMetrics) -> list[str]:
+    """The predicted classes' names, each shortened to fit its column ("ankle boot" -> "ankle…");
+    column numbers (1, 2, …) when not even two letters and "…" fit. The full names are in tooltips."""
+    room = int(cell_px) - 4
+    labels = [metrics.elidedText(name, Qt.TextElideMode.ElideRight, max(room, 1)) for name in names]
+    if any(len(label) < min(len(name), 3) for label, name in zip(labels, names, strict=True)):
+        return [str(i + 1) for i in range(len(names))]  # the left axis then numbers the rows the same way
+    return labels
 
 
 def _blue_lut() -> np.ndarray:
@@ -31,6 +44,7 @@ class ConfusionMatrixView(pg.PlotWidget):
         super().__init__(parent)
         self.counts = np.zeros((0, 0), dtype=np.int64)
         self.class_names: tuple[str, ...] = ()
+        self.column_texts: list[str] = []  # the bottom axis's labels as drawn (shortened to fit)
         self.texts: list[pg.TextItem] = []
         item = self.getPlotItem()
         item.setMenuEnabled(False)
@@ -43,7 +57,25 @@ class ConfusionMatrixView(pg.PlotWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLookupTable(_blue_lut())
         item.addItem(self.image)
+        self.empty_text = pg.TextItem(EMPTY_TEXT, color="#64748b", anchor=(0.5, 0.5))
+        item.addItem(self.empty_text)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        item.vb.sigResized.connect(self._on_view_resized)  # column labels shortened to the new width
+        self._show_empty(True)
+
+    def _show_empty(self, empty: bool) -> None:
+        """No matrix: a sentence instead of bare axes running -400...400."""
+        item = self.getPlotItem()
+        self.empty_text.setVisible(empty)
+        for axis in ("bottom", "left"):
+            item.showAxis(axis, not empty)
+        if empty:
+            self.empty_text.setPos(0.5, 0.5)
+            item.setXRange(0, 1, padding=0.0)
+            item.setYRange(0, 1, padding=0.0)
+
+    def is_empty(self) -> bool:
+        return self.empty_text.isVisible()
 
     def set_matrix(self, counts: np.ndarray, class_names: Sequence[str]) -> None:
         counts = np.asarray(counts, dtype=np.int64)
@@ -53,6 +85,7 @@ class ConfusionMatrixView(pg.PlotWidget):
             item.removeItem(text)
         self.texts.clear()
         self.counts, self.class_names = counts, tuple(class_names)
+        self._show_empty(n == 0)
         if n == 0:
             self.image.clear()
             return
@@ -60,9 +93,9 @@ class ConfusionMatrixView(pg.PlotWidget):
         share = counts / np.maximum(rows, 1)
         self.image.setImage(share.astype(np.float64), levels=(0.0, 1.0), autoLevels=False)
         self.image.setRect(QRectF(0, 0, n, n))
-        ticks = [(i + 0.5, name) for i, name in enumerate(class_names)]
-        for axis in ("bottom", "left"):
-            item.getAxis(axis).setTicks([ticks, []])
+        self._fit_column_labels()
+        item.getAxis("bottom").setToolTip("Predicted classes, left to right:\n"
+                                          + "\n".join(f"{i + 1}. {name}" for i, name in enumerate(class_names)))
         if n <= MAX_LABELLED_CLASSES:
             for i in range(n):
                 for j in range(n):
@@ -73,6 +106,33 @@ class ConfusionMatrixView(pg.PlotWidget):
                     self.texts.append(text)
         item.setXRange(0, n, padding=0.0)
         item.setYRange(0, n, padding=0.0)
+
+    def _fit_column_labels(self) -> None:
+        """Column labels that fit their columns (none is dropped for overlapping its neighbour)."""
+        n = len(self.class_names)
+        if not n:
+            return
+        item = self.getPlotItem()
+        axis = item.getAxis("bottom")
+        font = QFont(axis.style.get("tickFont") or self.font())
+        cell_px = item.vb.width() / n if item.vb.width() > 0 else self.width() / (n + 2)
+        self.column_texts = column_labels(self.class_names, cell_px, QFontMetrics(font))
+        numbered = self.column_texts[0] == "1" and self.class_names[0] != "1"
+        axis.setTicks([[(i + 0.5, text) for i, text in enumerate(self.column_texts)], []])
+        rows = [f"{i + 1}. {name}" if numbered else name for i, name in enumerate(self.class_names)]
+        left = item.getAxis("left")
+        left.setTicks([[(i + 0.5, text) for i, text in enumerate(rows)], []])
+        # Rows lower than a line of text: a smaller font, so that no row loses its label.
+        row_px = item.vb.height() / n if item.vb.height() > 0 else 0.0
+        row_font = QFont(font)
+        while row_px and QFontMetrics(row_font).height() > row_px and row_font.pointSizeF() > MIN_LABEL_PT:
+            row_font.setPointSizeF(row_font.pointSizeF() - 0.5)
+        if left.style.get("tickFont") != row_font:
+            left.setStyle(tickFont=row_font)
+
+    @Slot(object)
+    def _on_view_resized(self, _view_box) -> None:
+        self._fit_column_labels()
 
     def shown_total(self) -> int:
         """The sum of the counts written in the cells."""

@@ -12,14 +12,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QAbstractSpinBox,
+    QApplication,
     QButtonGroup,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
+    QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -126,6 +130,9 @@ class ChoiceCombo(QComboBox):
 
     def __init__(self, choices: Sequence[tuple[object, str]], parent: QWidget | None = None):
         super().__init__(parent)
+        # As narrow as the dock needs: a long choice is elided in the closed box, whole in the list.
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(10)
         self.set_choices(choices)
         self.currentIndexChanged.connect(self.valueChanged)
 
@@ -135,6 +142,7 @@ class ChoiceCombo(QComboBox):
         self.clear()
         for value, label in choices:
             self.addItem(label, value)
+            self.setItemData(self.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
         if current is not None and self.findData(current) >= 0:
             self.setCurrentIndex(self.findData(current))
         self.blockSignals(blocked)
@@ -246,6 +254,11 @@ class ToggleAmount(QWidget):
         return self.amount
 
 
+def breakable(path: str) -> str:
+    """A path that a word-wrapped label may break after each "/" (a zero-width space there)."""
+    return path.replace("/", "/\u200b")
+
+
 class ElidedLabel(QLabel):
     """One line of text that ends in "…" when it does not fit, instead of widening the window."""
 
@@ -262,8 +275,100 @@ class ElidedLabel(QLabel):
         )
 
 
+class WheelGuard(QObject):
+    """Spin boxes and drop-downs take the mouse wheel only when they have the focus.
+
+    Installed once on the application: scrolling a settings panel over a field scrolls the
+    panel instead of changing the seed from 42 to 48.
+    """
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind == QEvent.Type.Polish and isinstance(watched, (QAbstractSpinBox, QComboBox)):
+            watched.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # a wheel must not give them the focus
+        elif (kind == QEvent.Type.Wheel and isinstance(watched, (QAbstractSpinBox, QComboBox))
+                and not watched.hasFocus()):
+            area = scroll_area_of(watched)
+            if area is not None:  # the panel scrolls instead
+                QApplication.sendEvent(area.verticalScrollBar(), event)
+            return True
+        return False
+
+
+def scroll_area_of(widget: QWidget) -> QAbstractScrollArea | None:
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QAbstractScrollArea):
+        parent = parent.parentWidget()
+    return parent
+
+
+def install_wheel_guard(app: QApplication) -> WheelGuard:
+    """Install the one WheelGuard on `app` (idempotent); it lives as long as the application."""
+    guard = app.findChild(WheelGuard)
+    if guard is None:
+        guard = WheelGuard(app)
+        app.installEventFilter(guard)
+    for widget in app.allWidgets():  # those polished before the guard came
+        if isinstance(widget, (QAbstractSpinBox, QComboBox)):
+            widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    return guard
+
+
+def reason_label(widget: QWidget) -> QLabel | None:
+    """The label under a field that says what is wrong with it (None until a problem was shown)."""
+    return getattr(widget, "reason_label", None)
+
+
+def _form_row_of(widget: QWidget) -> tuple[QFormLayout, int] | None:
+    """The form layout and row that hold `widget` (or the field widget it sits in)."""
+    w: QWidget | None = widget
+    while w is not None and w.parentWidget() is not None:
+        layout = w.parentWidget().layout()
+        if isinstance(layout, QFormLayout):
+            row, _role = layout.getWidgetPosition(w)
+            if row >= 0:
+                return layout, row
+        w = w.parentWidget()
+    return None
+
+
+def _show_reason(widget: QWidget, text: str, kind: str) -> None:
+    """Write `text` under the field's row (hidden when empty); `kind` is "problem" or "warning"."""
+    label = reason_label(widget)
+    if label is None:
+        if not text:
+            return
+        place = _form_row_of(widget)
+        if place is None:
+            return  # not in a form: the tooltip and the border say it
+        form, row = place
+        label = QLabel()
+        label.setObjectName("fieldReason")
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.insertRow(row + 1, "", label)
+        widget.reason_label = label
+    label.setText(text)
+    label.setProperty("kind", kind)
+    label.style().unpolish(label)
+    label.style().polish(label)
+    place = _form_row_of(label)
+    if place is not None:
+        place[0].setRowVisible(place[1], bool(text))
+    else:
+        label.setVisible(bool(text))
+
+
+def mark_warning(widget: QWidget, messages: Sequence[str]) -> None:
+    """Show (or clear) a warning under a field: the value can run, but probably should not."""
+    if widget.property("problem"):
+        return  # a problem outranks a warning on the same field
+    _show_reason(widget, "\n".join(messages), "warning")
+
+
 def mark_problem(widget: QWidget, messages: Sequence[str]) -> None:
-    """Show (or clear) a problem on a widget: a red border from the style sheet, and a tooltip."""
+    """Show (or clear) a problem on a widget: a red border, the reason under the field, and a tooltip."""
+    _show_reason(widget, "\n".join(messages), "problem")
     base = widget.property("baseToolTip")
     if base is None:
         base = widget.toolTip()

@@ -46,6 +46,11 @@ LOCKED_TIP = ("BatchNorm keeps its pretrained statistics ('Keep BatchNorm frozen
 LOADING_TEXT = "Loading layers…"
 
 
+def trainable_params(row) -> int:
+    """The weights of a trainable row that train (a BatchNorm's moving statistics never do)."""
+    return (row.trainable_params or row.params) if row.trainable else 0
+
+
 def legend_html(rows: Sequence, locked: frozenset[str] | set[str] = frozenset()) -> str:
     """"■ trainable: 12 layers, 98.3 k parameters (24 %)  ■ frozen: ..." as rich text."""
     total = sum(r.params for r in rows) or 1
@@ -58,7 +63,7 @@ def legend_html(rows: Sequence, locked: frozenset[str] | set[str] = frozenset())
     for label, colour, members in groups:
         if not members and label.startswith("BatchNorm"):
             continue
-        params = sum(r.params for r in members)
+        params = sum(trainable_params(r) if r.trainable else r.params for r in members)
         parts.append(f"<span style='color:{colour}'>■</span> {html.escape(label)}: {len(members)} "
                      f"layer{'s' if len(members) != 1 else ''}, {format_count(params)} parameters "
                      f"({100 * params / total:.0f} %)")
@@ -290,10 +295,11 @@ class FreezeMapView(QWidget):
         self.bar.set_rows(freeze_map.rows, freeze_map.locked)
         self.legend.setText(legend_html(freeze_map.rows, freeze_map.locked))
         count = len(trainable)
-        params = sum(r.params for r in freeze_map.rows if r.trainable)
+        params = sum(trainable_params(r) for r in freeze_map.rows if r.trainable)
         total = sum(r.params for r in freeze_map.rows)
         self.status.setText(f"{freeze_map.backbone}: {count} of {len(freeze_map.rows)} backbone layers trainable, "
-                            f"{format_count(params)} of {format_count(total)} parameters")
+                            f"{format_count(params)} of {format_count(total)} backbone parameters (the whole "
+                            f"model's count below adds the head)")
         self.status.setProperty("state", "ok")
         self._repolish(self.status)
         notes = []

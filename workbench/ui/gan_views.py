@@ -64,8 +64,26 @@ def make_plot(title: str, left: str) -> pg.PlotWidget:
     item.setDownsampling(auto=True, mode="peak")
     item.setClipToView(True)
     item.setMenuEnabled(False)
-    item.addLegend(offset=(-10, 10))
     return widget
+
+
+def legend_label(entries: tuple[tuple[str, str], ...]) -> QLabel:
+    """A legend under a plot, outside its data: ━ name for each (colour, name)."""
+    label = QLabel("&nbsp;&nbsp;&nbsp;".join(f"<span style='color:{colour}'>━━</span> {name}"
+                                               for colour, name in entries))
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    return label
+
+
+def with_legend(plot: pg.PlotWidget, legend: QLabel) -> QWidget:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(0)
+    layout.addWidget(plot, 1)
+    layout.addWidget(legend)
+    return box
 
 
 class GanLiveView(QWidget):
@@ -83,7 +101,7 @@ class GanLiveView(QWidget):
 
     def _build(self) -> QWidget:
         self.loss_plot = make_plot("Losses", "loss")
-        self.d_plot = make_plot("Discriminator outputs", "probability 'real'")
+        self.d_plot = make_plot("D(real) and D(fake)", "probability 'real'")
         self.d_plot.getPlotItem().enableAutoRange(y=False)
         self.d_plot.setYRange(0, 1, padding=0.02)
         self.curves = {
@@ -108,13 +126,22 @@ class GanLiveView(QWidget):
         samples_layout.addWidget(self.samples_view, 1)
         samples_layout.addWidget(self.samples_label)
 
-        live = QSplitter(Qt.Orientation.Horizontal)
+        self.loss_legend = legend_label(((COLORS["d_loss"], "discriminator"), (COLORS["g_loss"], "generator")))
+        self.d_legend = legend_label(((COLORS["d_real"], "D(real): on real images"),
+                                      (COLORS["d_fake"], "D(fake): on generated ones")))
+        live = QSplitter(Qt.Orientation.Horizontal)  # drag to give the curves or the samples more room
+        live.setChildrenCollapsible(False)
         plots = QSplitter(Qt.Orientation.Vertical)
-        plots.addWidget(self.loss_plot)
-        plots.addWidget(self.d_plot)
+        plots.setChildrenCollapsible(False)
+        plots.addWidget(with_legend(self.loss_plot, self.loss_legend))
+        plots.addWidget(with_legend(self.d_plot, self.d_legend))
         live.addWidget(plots)
         live.addWidget(samples)
-        live.setSizes([560, 340])
+        live.setStretchFactor(0, 3)
+        live.setStretchFactor(1, 2)
+        live.setSizes([600, 300])
+        self.samples_label.setWordWrap(True)
+        self.samples_label.setMinimumWidth(1)
         return live
 
     def set_steps(self, steps: int) -> None:

@@ -87,5 +87,8 @@ def settings_tabs(panels) -> QTabWidget:
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # The form always takes the dock's width (never wider): focusing a field cannot scroll the
+        # panel sideways, and labels wrap or go above their fields instead.
+        panel.setMinimumWidth(1)
         tabs.addTab(scroll, panel.title)
     return tabs

@@ -12,11 +12,10 @@ import threading
 from collections import defaultdict
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QByteArray, QThreadPool, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
 from PySide6.QtWidgets import (
-    QDockWidget,
-    QLabel,
+    QApplication,
     QMainWindow,
     QMessageBox,
     QStyle,
@@ -25,17 +24,21 @@ from PySide6.QtWidgets import (
 
 from workbench.core.base.events import Event, RunFailed, RunFinished
 from workbench.core.base.problems import Problem
+from workbench.core.config.derived import default_run_name
 from workbench.core.config.run import RunConfig
 from workbench.core.config.validate import validate
+from workbench.core.config.validate import warnings as config_warnings
 from workbench.resources import resource_path
 from workbench.ui import settings as keys
 from workbench.ui.compare import TransferComparison
-from workbench.ui.config_files import ConfigFiles, dropped_folder
+from workbench.ui.config_files import ConfigFiles, dropped_folder, dropped_images
 from workbench.ui.controls_state import ControlsState
 from workbench.ui.defaults import first_launch_config
 from workbench.ui.dialogs import about_text, open_error_box, open_info_box
-from workbench.ui.layout import build_run_buttons, central_column, settings_tabs
-from workbench.ui.log_view import LogView
+from workbench.ui.docks import build_docks, build_status_bar
+from workbench.ui.fields import install_wheel_guard
+from workbench.ui.getting_started import GettingStarted
+from workbench.ui.layout import build_run_buttons, central_column
 from workbench.ui.menus import build_menus
 from workbench.ui.panels import (
     BackbonePanel,
@@ -57,9 +60,11 @@ from workbench.ui.readouts import READOUT_FIELDS, Readouts, ReadoutSettings
 from workbench.ui.run_view import RunView
 from workbench.ui.saved_runs import SavedRuns
 from workbench.ui.settings import app_settings
+from workbench.ui.simple_mode import ViewMode
 from workbench.ui.tasks.background import count_trainable
 from workbench.ui.tasks.runner import RUN, TaskFunction, TaskRunner
 
+DEMO_NAME = "demo"  # the first launch's run name (ui/defaults.py), for the bundled demo dataset only
 READOUT_DELAY_MS = 400
 STARTUP_READOUT_DELAY_MS = 1500  # let the window paint before TensorFlow loads in the background
 
@@ -88,6 +93,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Workbench")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
+        install_wheel_guard(QApplication.instance())  # fields take the wheel only when focused
         self.config = config if config is not None else first_launch_config()
         self.runs_dir = runs_dir
         self.settings = app_settings()
@@ -132,7 +138,8 @@ class MainWindow(QMainWindow):
             panel.edited.connect(self._on_edited)
 
         self._build_central()
-        self._build_docks()
+        build_docks(self)  # settings and log docks (ui/docks.py)
+        self.view_mode, self.getting_started = ViewMode(self), GettingStarted(self)  # Simple/Expert; Help
         self.menu_actions = build_menus(self)
         self.open_config_action = self.menu_actions.open_config
         self.save_config_action = self.menu_actions.save_config
@@ -142,10 +149,11 @@ class MainWindow(QMainWindow):
         self.train_action = self.menu_actions.train
         self.compare_action = self.menu_actions.compare
         self.stop_action = self.menu_actions.stop
-        self._build_status_bar()
+        build_status_bar(self)
         self.readouts.start_device_probe_later()
 
         self._restore_settings()
+        self.view_mode.restore()
         self.regularization_panel.set_readout("Counting trainable layers…", "busy")
         self.revalidate()
         self.readouts.start_scan()
@@ -191,38 +199,14 @@ class MainWindow(QMainWindow):
         self.views.addTab(self.gan_lab, "GAN lab")
         self.runs_panel.set_model_jobs(self.model_pool, self.model_cancel)  # Save backbone loads the run's model
         self.saved_runs.connect_views()
+        self.views.currentChanged.connect(self._on_view_changed)
         return self.views
 
-    def _build_docks(self) -> None:
-        self.tabs = settings_tabs(self.panels)
-        self.settings_dock = QDockWidget("Settings", self)
-        self.settings_dock.setObjectName("settingsDock")
-        self.settings_dock.setWidget(self.tabs)
-        self.settings_dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-        )
-        self.settings_dock.setMinimumWidth(400)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.settings_dock)
-
-        self.log = LogView()
-        self.log_dock = QDockWidget("Log", self)
-        self.log_dock.setObjectName("logDock")
-        self.log_dock.setWidget(self.log)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
-        self.resizeDocks([self.settings_dock], [440], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.log_dock], [170], Qt.Orientation.Vertical)
-
-    def _build_status_bar(self) -> None:
-        from workbench.core.runs.store import default_runs_dir
-
-        runs = Path(self.runs_dir) if self.runs_dir else default_runs_dir()
-        self.runs_label = QLabel(f"Runs: {runs}")
-        self.runs_label.setObjectName("hint")
-        self.statusBar().addPermanentWidget(self.runs_label)
-        self.device_label = QLabel("")
-        self.device_label.setObjectName("hint")
-        self.statusBar().addPermanentWidget(self.device_label)
-        self.statusBar().showMessage("Ready", 5000)
+    @Slot(int)
+    def _on_view_changed(self, _index: int) -> None:
+        """The GAN lab has its own settings: the classifier's dock makes room for its curves."""
+        if hasattr(self, "settings_dock"):
+            self.settings_dock.setVisible(self.views.currentWidget() is not self.gan_lab)
 
     # ---- editing and validation ------------------------------------------------------------
     @Slot(str)
@@ -233,6 +217,8 @@ class MainWindow(QMainWindow):
         self.revalidate()
         if path == "data.folder":
             self.readouts.schedule_scan()
+            if self.config.name == DEMO_NAME and Path(self.config.data.folder).name != DEMO_NAME:
+                self.training_panel.set_value("name", "")  # another dataset: no longer "demo"
         if path.startswith(READOUT_FIELDS):
             self.readouts.schedule_readout()
         if path == "training.epochs" and not self.runner.running:
@@ -252,11 +238,16 @@ class MainWindow(QMainWindow):
         for problem in problems:
             by_field[problem.field].append(problem.message)
         warning = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        cautions: dict[str, list[str]] = defaultdict(list)
+        for caution in config_warnings(self.config):
+            cautions[caution.field].append(caution.message)
         for index, panel in enumerate(self.panels):
             marked = panel.show_problems(by_field)
+            panel.show_warnings(cautions)
             self.tabs.setTabIcon(index, warning if marked else QIcon())
         self._show_problem_summary()
         self.update_controls()
+        self.view_mode.refresh()  # in Simple, a hidden field with a problem comes into view
         return problems
 
     def _field_label(self, path: str) -> str:
@@ -327,6 +318,8 @@ class MainWindow(QMainWindow):
     def start_run(self, config: RunConfig) -> None:
         """Train `config` on the worker: the editor's, or one made from it (the comparison's two runs)."""
         self.readouts.readout_timer.stop()
+        if not config.name.strip():  # named after its dataset and backbone, never a stale "demo"
+            config = config.replace(name=default_run_name(config))
         epochs = config.training.epochs
         self.plots.reset(epochs)
         self.progress.preparing(epochs)
@@ -371,7 +364,7 @@ class MainWindow(QMainWindow):
         else:
             self.runner.pause()
             self.progress.set_paused(True)
-            self.statusBar().showMessage("Paused (the run waits between two batches)")
+            self.statusBar().showMessage("Pausing after the current batch…")
         self.update_controls()
 
     @Slot(object)
@@ -402,13 +395,20 @@ class MainWindow(QMainWindow):
         self.data_panel.set_value("data.folder", folder)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if not self.runner.running and dropped_folder(event) is not None:
+        if not self.runner.running and (dropped_folder(event) is not None or dropped_images(event)):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        folder = dropped_folder(event)
-        if folder is not None and not self.runner.running:
+        """A folder becomes the dataset; images are predicted with the current run (the Predict tab)."""
+        if self.runner.running:
+            return
+        folder, images = dropped_folder(event), dropped_images(event)
+        if folder is not None:
             self.set_dataset_folder(folder)
+            event.acceptProposedAction()
+        elif images:
+            self.views.setCurrentWidget(self.predict_panel)
+            self.predict_panel.add_paths(images)
             event.acceptProposedAction()
 
     # ---- dialogs ---------------------------------------------------------------------------

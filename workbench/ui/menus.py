@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow
@@ -20,6 +20,7 @@ class MenuActions:
     train: QAction
     compare: QAction
     stop: QAction
+    views: list[QAction] = field(default_factory=list)  # View > one per view tab (Simple hides some)
 
 
 def build_menus(window: QMainWindow) -> MenuActions:
@@ -54,17 +55,28 @@ def build_menus(window: QMainWindow) -> MenuActions:
     stop.triggered.connect(window.stop_training)
 
     view_menu = bar.addMenu("&View")
+    for action in window.view_mode.actions.actions():  # Simple / Expert (ui/simple_mode.py)
+        view_menu.addAction(action)
+    view_menu.addSeparator()
     view_menu.addAction(window.settings_dock.toggleViewAction())
     view_menu.addAction(window.log_dock.toggleViewAction())
     view_menu.addSeparator()
     views = window.views
+    view_actions = []
     for index in range(views.count()):
         action = view_menu.addAction(views.tabText(index), QKeySequence(f"Ctrl+{index + 1}"))
         action.setData(index)
         action.triggered.connect(window.show_view_of_action)
+        view_actions.append(action)
 
     help_menu = bar.addMenu("&Help")
+    guide = help_menu.addAction("&Getting started…")
+    guide.setToolTip("A short guided first run over the demo images")
+    guide.triggered.connect(window.getting_started.start)
+    window.view_mode.switch.guide.clicked.connect(window.getting_started.start)
+    help_menu.addSeparator()
     about = help_menu.addAction("&About Workbench")
     about.setMenuRole(QAction.MenuRole.AboutRole)
     about.triggered.connect(window.show_about)
-    return MenuActions(open_config, save_config, open_folder, resume, install_launcher, train, compare, stop)
+    return MenuActions(open_config, save_config, open_folder, resume, install_launcher, train, compare, stop,
+                       view_actions)

@@ -2,8 +2,9 @@
 
 Events only append numbers to lists; a 20 Hz timer redraws when something changed,
 with setData on curves made once (redrawing per event would flood the GUI thread).
-Batch values are smoothed with an exponential moving average and drawn at
-fractional epochs; epoch values are points at whole epochs. A long batch curve is
+Batch values are smoothed with an exponential moving average that runs on across
+epochs and drawn at fractional epochs (Keras reports each batch as the running mean
+of its epoch so far, which restarts every epoch: `batch_values` undoes that first); epoch values are points at whole epochs. A long batch curve is
 handed to pyqtgraph already cut to the visible epochs and reduced to a min/max
 envelope of about two points per pixel column (`peak_envelope`): the same picture
 as pyqtgraph's own peak downsampling, without redoing it over every point on each
@@ -155,11 +156,12 @@ class TrainingPlots(QWidget):
         self._plots = {"loss": self.loss_plot, "accuracy": self.accuracy_plot}
         # One legend for both plots, outside them, so it never hides a curve.
         self.legend = QLabel(
-            f"<span style='color:{BATCH_COLOR}'>━━━</span> each batch (smoothed) &nbsp;&nbsp;&nbsp; "
+            f"<span style='color:{BATCH_COLOR}'>━━━</span> batches (moving average across epochs) &nbsp;&nbsp;&nbsp; "
             f"<span style='color:{TRAIN_COLOR}'>━●━</span> training, per epoch &nbsp;&nbsp;&nbsp; "
             f"<span style='color:{VAL_COLOR}'>━■━</span> validation, per epoch"
         )
         self.legend.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.legend.setWordWrap(True)  # on two lines in a narrow window, never clipped
         plots = QHBoxLayout()
         plots.setContentsMargins(0, 0, 0, 0)
         plots.addWidget(self.loss_plot)
@@ -174,6 +176,7 @@ class TrainingPlots(QWidget):
         self._train = {m: _Series() for m in self.METRICS}
         self._val = {m: _Series() for m in self.METRICS}
         self._ema: dict[str, float] = {}
+        self._running: dict[str, tuple[int, int, float]] = {}  # metric -> epoch, batches, running mean
         self._dirty = False
         self._drawn: dict[int, int] = {}  # id(curve) -> version of the series it shows
         self.redraws = 0
@@ -190,8 +193,10 @@ class TrainingPlots(QWidget):
         for series in (*self._batch.values(), *self._train.values(), *self._val.values()):
             series.clear()
         self._ema.clear()
+        self._running.clear()
         for plot in self._plots.values():
             plot.set_epochs(epochs)
+        self.loss_plot.getPlotItem().enableAutoRange(y=True)  # a new run's loss, not the last run's scale
         for plot in self._plots.values():
             for line in self.markers:
                 if line.scene() is not None and line in plot.getPlotItem().items:
@@ -217,14 +222,31 @@ class TrainingPlots(QWidget):
     def add_batch(self, event: BatchEnd) -> None:
         x = event.epoch + (event.batch + 1) / max(event.steps, 1)
         for metric in self.METRICS:
-            value = event.logs.get(metric)
-            if value is None or not math.isfinite(value):
+            value = self._batches_value(metric, event)
+            if value is None:
                 continue
             previous = self._ema.get(metric)
             smoothed = value if previous is None else EMA_WEIGHT * value + (1 - EMA_WEIGHT) * previous
             self._ema[metric] = smoothed
             self._batch[metric].add(x, smoothed)
             self._dirty = True
+
+    def _batches_value(self, metric: str, event: BatchEnd) -> float | None:
+        """The mean of `metric` over the batches since the last event of this epoch.
+
+        Keras logs a batch's metric as the mean over the epoch so far; two running means give
+        the mean of the batches between them (batch events may be thinned out on the way).
+        """
+        mean = event.logs.get(metric)
+        if mean is None or not math.isfinite(mean):
+            return None
+        seen = event.batch + 1
+        last = self._running.get(metric)
+        self._running[metric] = (event.epoch, seen, mean)
+        if last is None or last[0] != event.epoch or not 0 < last[1] < seen:
+            return mean  # the first event of an epoch: the mean of its batches so far
+        value = (seen * mean - last[1] * last[2]) / (seen - last[1])
+        return value if math.isfinite(value) else mean
 
     def add_epoch(self, event: EpochEnd) -> None:
         x = float(event.epoch + 1)

@@ -23,7 +23,7 @@ class RunProgress(QWidget):
         self.batch_bar = QProgressBar()
         for bar in (self.epoch_bar, self.batch_bar):
             bar.setTextVisible(True)
-            bar.setMinimumWidth(160)
+            bar.setMinimumWidth(90)
         self.time_label = QLabel()
         self.time_label.setObjectName("timeLabel")
         layout = QGridLayout(self)
@@ -42,7 +42,9 @@ class RunProgress(QWidget):
         self._run_started = 0.0  # monotonic time the run was started (elapsed counts from here)
         self._started = 0.0  # monotonic time of the first batch (speed counts from here)
         self._epoch_started = 0.0
+        self._epoch_paused = 0.0  # paused time counted when the current epoch started
         self._paused_since: float | None = None
+        self._pause_requested = False
         self._paused_total = 0.0
         self.clear()
 
@@ -57,7 +59,8 @@ class RunProgress(QWidget):
         self._epoch_seconds.clear()
         self._run_started = time.monotonic()
         self._started = 0.0
-        self._paused_since, self._paused_total = None, 0.0
+        self._paused_since, self._paused_total, self._pause_requested = None, 0.0, False
+        self._epoch_paused = 0.0
         self._set_bar(self.epoch_bar, 0, max(epochs, 1), f"0 / {epochs}")
         self.batch_bar.setRange(0, 0)  # busy
         self.batch_bar.setFormat("preparing")
@@ -71,6 +74,9 @@ class RunProgress(QWidget):
         now = time.monotonic()
         if not self._started:
             self._started = self._epoch_started = now
+            self._epoch_paused = self._paused(now)
+        if batch == 0 and epoch > self._epochs_done:  # resumed run: its first epoch here is epoch+1
+            self._epochs_done = epoch
         self._steps = steps or self._steps
         self._set_bar(self.batch_bar, batch + 1, max(self._steps, 1), f"{batch + 1} / {self._steps}")
         self._set_bar(self.epoch_bar, epoch, max(self._epochs, 1), f"{epoch + 1} / {self._epochs}")
@@ -78,21 +84,36 @@ class RunProgress(QWidget):
         self._show_time(now, done)
 
     def on_epoch(self, epoch: int, seconds: float) -> None:
+        """`seconds` is the run's own measure; the estimate uses the time seen here, pauses excluded."""
         now = time.monotonic()
         self._epochs_done = epoch + 1
-        self._epoch_seconds.append(seconds)
-        self._epoch_started = now
+        if self._started:
+            measured = (now - self._epoch_started) - (self._paused(now) - self._epoch_paused)
+            self._epoch_seconds.append(max(0.0, measured))
+        else:
+            self._epoch_seconds.append(seconds)
+        self._epoch_started, self._epoch_paused = now, self._paused(now)
         self._set_bar(self.epoch_bar, epoch + 1, max(self._epochs, 1), f"{epoch + 1} / {self._epochs}")
         self._show_time(now, float(epoch + 1))
 
     def set_paused(self, paused: bool) -> None:
+        """Pause asked (the run still finishes its batch) or resumed; `confirm_paused` when it waits."""
         now = time.monotonic()
-        if paused and self._paused_since is None:
-            self._paused_since = now
+        if paused:
+            if self._paused_since is None:
+                self._pause_requested = True
+                self.time_label.setText("Pausing after this batch…")
+        else:
+            self._pause_requested = False
+            if self._paused_since is not None:
+                self._paused_total += now - self._paused_since
+                self._paused_since = None
+
+    def confirm_paused(self) -> None:
+        """The run says it is waiting between two batches: from now on, time is paused."""
+        if self._pause_requested and self._paused_since is None:
+            self._paused_since = time.monotonic()
             self.time_label.setText("Paused")
-        elif not paused and self._paused_since is not None:
-            self._paused_total += now - self._paused_since
-            self._paused_since = None
 
     def finish(self, text: str) -> None:
         if self.batch_bar.maximum() == 0:  # ended before the first batch
@@ -100,12 +121,22 @@ class RunProgress(QWidget):
         elapsed = self._elapsed(time.monotonic())
         self.time_label.setText(f"{text} · {format_duration(elapsed)}" if self._run_started else text)
 
+    RECENT_EPOCHS = 3  # the estimate follows the speed of the last few epochs
+
     def remaining_seconds(self, now: float, done_epochs: float) -> float | None:
-        """Time left: from whole epochs once one has finished (they include validation), else from batches."""
-        left = self._epochs - done_epochs
+        """Time left, pauses excluded: from the recent whole epochs (they include validation) but not
+        the first (it compiles, loads and fills caches: often many times slower); while only the first
+        is done, from the speed of the batches of the current epoch; before that, from batches."""
+        left = max(0.0, self._epochs - done_epochs)
+        recent = self._epoch_seconds[1:][-self.RECENT_EPOCHS:]
+        if recent:
+            return sum(recent) / len(recent) * left
         if self._epoch_seconds:
-            per_epoch = sum(self._epoch_seconds) / len(self._epoch_seconds)
-            return max(0.0, per_epoch * left)
+            into = done_epochs - self._epochs_done  # fraction of the current epoch done
+            spent = (now - self._epoch_started) - (self._paused(now) - self._epoch_paused)
+            if into >= 0.05 and spent > 0:
+                return spent / into * left
+            return None  # the first epoch's time would overstate it: wait for the second's speed
         active = self._active(now)
         if done_epochs <= 0 or active <= 0:
             return None
@@ -123,7 +154,7 @@ class RunProgress(QWidget):
         return max(0.0, now - self._run_started - self._paused(now)) if self._run_started else 0.0
 
     def _show_time(self, now: float, done_epochs: float) -> None:
-        if self._paused_since is not None:
+        if self._paused_since is not None or self._pause_requested:
             return
         left = self.remaining_seconds(now, done_epochs)
         text = f"Elapsed {format_duration(self._elapsed(now))}"

@@ -17,7 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from workbench.core.runs.listing import run_label
+from workbench.core.runs.listing import overlay_label, run_label
 from workbench.core.runs.store import RunRecord
 from workbench.ui.plots import TRAIN_COLOR, VAL_COLOR
 
@@ -94,7 +94,7 @@ class RunCurves(QWidget):
         parts = []
         for index, record in enumerate(records):
             colour = RUN_COLORS[index % len(RUN_COLORS)]
-            label = run_label(record)
+            label = run_label(record) if single else overlay_label(record)
             drawn = 0
             for metric, plot in self.plots.items():
                 for kind, key in (("train", metric), ("val", f"val_{metric}")):

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Slot
-from PySide6.QtWidgets import QFileDialog
 
 from workbench.core.base.events import (
     BatchEnd,
@@ -23,6 +22,7 @@ from workbench.core.base.events import (
 from workbench.core.base.freeze import FreezeSummary
 from workbench.core.base.problems import ConfigError
 from workbench.core.config.run import RunConfig, load_config
+from workbench.ui.resume_dialog import ResumeDialog
 
 
 def epoch_line(event: EpochEnd, total: int) -> str:
@@ -38,6 +38,7 @@ class RunView(QObject):
     def __init__(self, window):
         super().__init__(window)
         self.window = window
+        self.resume_chooser: ResumeDialog | None = None  # File > Resume run…, while open
 
     @Slot(object)
     def on_event(self, event: Event) -> None:
@@ -53,6 +54,9 @@ class RunView(QObject):
             self._on_started(event)
         elif isinstance(event, Message):
             w.log.add(event.level, event.text)
+            if event.text == "Paused" and w.runner.paused:  # the batch under way has ended: now it waits
+                w.progress.confirm_paused()
+                w.statusBar().showMessage("Paused (the run waits between two batches)")
             if event.kind == "phase":
                 w.plots.add_marker(event.epoch)
 
@@ -130,14 +134,21 @@ class RunView(QObject):
 
     # ---- resuming a run -------------------------------------------------------------------
     @Slot()
-    def resume_dialog(self) -> None:
+    def resume_dialog(self) -> ResumeDialog:
+        """File > Resume run…: the runs by name, status and date (ui/resume_dialog.py), non-modal."""
         from workbench.core.runs.store import default_runs_dir
 
         w = self.window
-        start = str(Path(w.runs_dir) if w.runs_dir else default_runs_dir())
-        folder = QFileDialog.getExistingDirectory(w, "Choose a run folder to resume", start)
-        if folder:
-            self.resume(folder)
+        if self.resume_chooser is not None:
+            self.resume_chooser.deleteLater()
+        self.resume_chooser = ResumeDialog(Path(w.runs_dir) if w.runs_dir else default_runs_dir(), w)
+        self.resume_chooser.chosen.connect(self._on_resume_chosen)
+        self.resume_chooser.open()
+        return self.resume_chooser
+
+    @Slot(str)
+    def _on_resume_chosen(self, run_dir: str) -> None:
+        self.resume(run_dir)
 
     def resume(self, run_dir: str | Path) -> bool:
         """Continue a run in its own folder from its last checkpoint, with its own settings.

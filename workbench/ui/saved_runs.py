@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Slot
 
 from workbench.core.config.run import RunConfig
 from workbench.ui.panels.export import ExportDialog
+from workbench.ui.panels.regularization import DROPOUT_NAMES
 
 
 class SavedRuns(QObject):
@@ -46,7 +47,7 @@ class SavedRuns(QObject):
             return
         w.regularization_panel.set_value("dropout.kind", kind)
         w.regularization_panel.set_value("dropout.rate", rate)
-        w.log.add("success", f"Applied the sweep's best: {kind} dropout at rate {rate:g}")
+        w.log.add("success", f"Applied the sweep's best: {DROPOUT_NAMES.get(kind, kind)} at rate {rate:g}")
 
     @Slot(bool)
     def _on_lab_running(self, running: bool) -> None:

@@ -11,6 +11,7 @@ LAST_FOLDER = "paths/last_folder"
 LAST_CONFIG = "paths/last_config"
 GEOMETRY = "window/geometry"
 STATE = "window/state"
+VIEW_MODE = "view/mode"  # "simple" or "expert" (ui/simple_mode.py)
 
 
 def app_settings() -> QSettings:

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from workbench.core.analysis.predict import CHUNK, load_run_model, read_images
+from workbench.core.analysis.predict import CHUNK, RunModel, load_run_model, read_images
 from workbench.core.config.run import RunConfig
 from workbench.core.runs.store import RunError
 
@@ -217,13 +217,15 @@ def validation_items(
 
 
 def evaluate_run(
-    run_dir: str | os.PathLike, *, top_k: int = 3, batch_size: int = 32, save: bool = True
+    run_dir: str | os.PathLike | RunModel, *, top_k: int = 3, batch_size: int = 32, save: bool = True
 ) -> Evaluation:
     """Evaluate a run's model on its own validation split and (with `save`) write evaluation.json.
 
-    Raises RunError when the run, its model or its data cannot be used.
+    `run_dir` may also be a loaded RunModel of a run folder. Raises RunError when the run,
+    its model or its data cannot be used.
     """
-    run = load_run_model(run_dir)
+    run = run_dir if isinstance(run_dir, RunModel) else load_run_model(run_dir)
+    run_dir = run.run_dir if isinstance(run_dir, RunModel) else run_dir
     if run.config is None:
         raise RunError(f"cannot read the config of run {Path(run_dir).name}, so its validation split is unknown")
     items, notes = validation_items(run.config, run.class_names, run.summary)

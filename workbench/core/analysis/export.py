@@ -1,30 +1,43 @@
-"""Export a run's model for use outside Workbench: .keras, SavedModel, TFLite.
+"""Export a run's model for use outside Workbench: .keras, SavedModel, TFLite, ONNX.
 
 Every export is checked: the exported file is loaded back the way its users will
 load it, and its predictions on a few validation images are compared with the
 original model's. An export that disagrees is reported as failed, not shipped
 silently. Exported models take raw RGB pixels (float32, 0..255, [N, S, S, 3]) and
-return class probabilities in the order of labels.txt.
+return class probabilities in the order of labels.txt. ONNX is checked in onnxruntime
+(largest difference and top-1 agreement on up to 64 validation images); full-int8 TFLite
+(int8 or uint8 pixels in, probabilities out in the same type) is checked by its accuracy on
+the validation images next to the original model's, and by its size next to float TFLite's.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
-import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from workbench.core.analysis.export_runtimes import (
+    ExportUnavailable,
+    convert_tflite,
+    representative_images,
+    run_onnx,
+    run_tflite,
+    save_onnx,
+)
 from workbench.core.analysis.predict import RunModel, load_run_model, read_images
-from workbench.core.config.export import FILE_NAMES, FORMATS, LABELS_FILE, TOLERANCE
+from workbench.core.config.export import FILE_NAMES, FORMATS, INT8_IO, LABELS_FILE, TOLERANCE
 from workbench.core.engine.saving import load_model_file
 from workbench.core.runs.store import RunError
 
 CHECK_IMAGES = 8
+ONNX_CHECK_IMAGES = 64  # onnxruntime is quick: a wider check, with top-1 agreement
+INT8_CHECK_IMAGES = 500  # accuracy of the int8 model: up to this many validation images
+REPRESENTATIVE_IMAGES = 100  # training images the int8 converter calibrates on
 
 
 @dataclass(frozen=True)
@@ -39,10 +52,19 @@ class ExportResult:
     checked_on: str = ""  # what the check compared on, e.g. "8 validation images"
     needs_select_tf_ops: bool = False  # TFLite only: needs the Flex delegate (TF ops) at run time
     error: str = ""  # why the export or its check failed, for a person
+    top1_agreement: float = math.nan  # share of check images whose top class matches the original's
+    accuracy: float = math.nan  # tflite-int8: the exported model's accuracy on the validation images
+    reference_accuracy: float = math.nan  # tflite-int8: the original (float) model's, same images
+    reference_size_bytes: int = 0  # tflite-int8: the float TFLite file's size
+    int8_io: str = ""  # tflite-int8: the input and output type, int8 or uint8
 
     @property
     def size_text(self) -> str:
         return format_size(self.size_bytes)
+
+    @property
+    def reference_size_text(self) -> str:
+        return format_size(self.reference_size_bytes) if self.reference_size_bytes else ""
 
 
 def format_size(n: int) -> str:
@@ -54,49 +76,55 @@ def format_size(n: int) -> str:
 
 
 def export_run(
-    run_dir: str | os.PathLike | RunModel, fmt: str, out_dir: str | os.PathLike | None = None
+    run_dir: str | os.PathLike | RunModel, fmt: str, out_dir: str | os.PathLike | None = None,
+    *, int8_io: str = "int8",
 ) -> ExportResult:
     """Export a run's model as `fmt` into out_dir (default: run_dir/export/<fmt>/) and check it.
 
-    `run_dir` may also be a loaded RunModel (load once, export several formats).
+    `run_dir` may also be a loaded RunModel (load once, export several formats). `int8_io`
+    (int8 or uint8) is the input and output type of a tflite-int8 export.
     Raises RunError for an unusable run and ValueError for an unknown format; a failed
     conversion or check comes back as a result with ok=False and an error.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format '{fmt}'; choose one of: {', '.join(FORMATS)}")
+    if fmt == "tflite-int8" and int8_io not in INT8_IO:
+        raise ValueError(f"int8 inputs and outputs are one of {', '.join(INT8_IO)}, not '{int8_io}'")
     run = run_dir if isinstance(run_dir, RunModel) else load_run_model(run_dir)
     if out_dir is None and run.run_dir is None:
         raise ValueError("a model without a run folder needs an out_dir to export into")
     out = Path(out_dir) if out_dir is not None else run.run_dir / "export" / fmt
     out.mkdir(parents=True, exist_ok=True)
     target = out / FILE_NAMES[fmt]
-    images, checked_on = _check_images(run)
+    if fmt == "tflite-int8":
+        return _export_int8(run, target, int8_io)
+    images, checked_on = _check_images(run, ONNX_CHECK_IMAGES if fmt == "onnx" else CHECK_IMAGES)
     expected = _predict(run.model, images)
     select_ops = False
     try:
-        if fmt == "keras":
+        if fmt == "onnx":
+            save_onnx(run.model, target)
+            actual = run_onnx(target, images)
+        elif fmt == "keras":
             _save_keras(run.model, target)
             actual = _predict(load_model_file(target), images)
         elif fmt == "savedmodel":
             _save_saved_model(run.model, target)
             actual = _run_saved_model(target, images)
         else:
-            data, select_ops = _convert_tflite(run.model, dynamic=fmt == "tflite-dynamic")
+            data, select_ops = convert_tflite(run.model, dynamic=fmt == "tflite-dynamic")
             from workbench.core.base.files import atomic_write_bytes
 
             atomic_write_bytes(target, data)
-            actual = _run_tflite(target, images)
-    except RunError as exc:
+            actual = run_tflite(target, images)
+    except (RunError, ExportUnavailable) as exc:
         return _failed(fmt, str(exc))
     except Exception as exc:  # noqa: BLE001 - converters raise many kinds; report, never crash
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return _failed(fmt, f"the {fmt} export failed: {type(exc).__name__}: {first[:300]}")
 
-    from workbench.core.base.files import atomic_write_text
-
-    labels = out / LABELS_FILE
-    atomic_write_text(labels, "\n".join(run.class_names) + "\n")
-    diff = float(np.max(np.abs(np.asarray(actual, np.float64) - np.asarray(expected, np.float64))))
+    labels = _write_labels(run, out)
+    diff, agreement = _compare(actual, expected)
     tolerance = TOLERANCE[fmt]
     ok = bool(np.isfinite(diff) and diff <= tolerance)
     error = "" if ok else (
@@ -104,7 +132,94 @@ def export_run(
         f"(allowed {tolerance:g})"
     )
     return ExportResult(fmt, str(target), _size(target), diff, tolerance, ok, str(labels), checked_on,
-                        select_ops, error)
+                        select_ops, error, top1_agreement=agreement)
+
+
+def _write_labels(run: RunModel, out: Path) -> Path:
+    from workbench.core.base.files import atomic_write_text
+
+    labels = out / LABELS_FILE
+    atomic_write_text(labels, "\n".join(run.class_names) + "\n")
+    return labels
+
+
+def _compare(actual: Any, expected: Any) -> tuple[float, float]:
+    """(largest probability difference, share of images whose top class agrees)."""
+    a, e = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    if a.shape != e.shape or not len(e):
+        return math.inf, 0.0
+    return float(np.max(np.abs(a - e))), float(np.mean(a.argmax(axis=1) == e.argmax(axis=1)))
+
+
+def _export_int8(run: RunModel, target: Path, io: str) -> ExportResult:
+    """Full-int8 TFLite, calibrated on training images; checked by its validation accuracy."""
+    fmt, tolerance = "tflite-int8", TOLERANCE["tflite-int8"]
+    try:
+        items = _validation(run)
+        images, labels = _read_labelled(items, run.image_size, INT8_CHECK_IMAGES)
+        representative = representative_images(_training_paths(run), run.image_size, REPRESENTATIVE_IMAGES)
+        floats: list[bytes] = []
+        data, _ = convert_tflite(run.model, int8_io=io, representative=representative, keep_float=floats)
+        from workbench.core.base.files import atomic_write_bytes
+
+        atomic_write_bytes(target, data)
+        actual = run_tflite(target, images)
+    except (RunError, ExportUnavailable) as exc:
+        return _failed(fmt, str(exc))
+    except Exception as exc:  # noqa: BLE001 - converters raise many kinds; report, never crash
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return _failed(fmt, f"the {fmt} export failed: {type(exc).__name__}: {first[:300]}")
+    expected = _predict(run.model, images)
+    labels_path = _write_labels(run, target.parent)
+    diff, agreement = _compare(actual, expected)
+    accuracy = float(np.mean(actual.argmax(axis=1) == labels))
+    reference = float(np.mean(expected.argmax(axis=1) == labels))
+    allowed = max(tolerance, 1.0 / len(labels))  # on a few images, one image more may go wrong
+    ok = bool(np.isfinite(accuracy) and reference - accuracy <= allowed + 1e-9)
+    error = "" if ok else (
+        f"the int8 model is much less accurate than the original: {accuracy:.1%} against "
+        f"{reference:.1%} on {len(labels)} validation images (allowed drop {allowed:.1%})")
+    return ExportResult(fmt, str(target), _size(target), diff, tolerance, ok, str(labels_path),
+                        f"{len(labels)} validation images", False, error, top1_agreement=agreement,
+                        accuracy=accuracy, reference_accuracy=reference,
+                        reference_size_bytes=len(floats[0]) if floats else 0, int8_io=io)
+
+
+def _validation(run: RunModel) -> list[tuple[str, int]]:
+    from workbench.core.analysis.evaluation import validation_items
+
+    if run.config is None:
+        raise RunError("the run's config cannot be read, so its images are unknown; full-int8 "
+                       "quantisation needs its training and validation images")
+    items, _ = validation_items(run.config, run.class_names, run.summary)
+    return items
+
+
+def _read_labelled(items: list[tuple[str, int]], size: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    step = max(1, len(items) // limit)  # spread over the classes (items are grouped by class)
+    chosen = items[::step][:limit]
+    images, errors = read_images([p for p, _ in chosen], size)
+    labels = np.asarray([label for (_, label), e in zip(chosen, errors, strict=True) if not e], np.int64)
+    if not len(labels):
+        raise RunError("none of the run's validation images could be read")
+    return images, labels
+
+
+def _training_paths(run: RunModel) -> list[str]:
+    """The run's training images (its split of the data folder), for the int8 calibration."""
+    from workbench.core.data.scan import scan_folder
+    from workbench.core.data.splits import split_for
+
+    d = run.config.data
+    if not Path(d.folder).is_dir():
+        raise ExportUnavailable(f"the run's training images are gone ({d.folder}), and full-int8 "
+                                "quantisation needs them as representative data")
+    items = scan_folder(d.folder).items
+    if not d.validation_folder.strip():
+        items, _ = split_for(d, items, run.config.training.seed)
+    if not items:
+        raise ExportUnavailable("the run has no training images to calibrate the int8 model on")
+    return [path for path, _ in items]
 
 
 def _predict(model: Any, images: np.ndarray) -> np.ndarray:
@@ -124,19 +239,11 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _check_images(run: RunModel) -> tuple[np.ndarray, str]:
-    """A few of the run's validation images; random pixels when the data is no longer there."""
-    from workbench.core.analysis.evaluation import validation_items
-
+def _check_images(run: RunModel, count: int = CHECK_IMAGES) -> tuple[np.ndarray, str]:
+    """Up to `count` of the run's validation images; random pixels when the data is no longer there."""
     try:
-        if run.config is None:
-            raise RunError("no config")
-        items, _ = validation_items(run.config, run.class_names, run.summary)
-        step = max(1, len(items) // CHECK_IMAGES)  # spread over the classes (items are grouped by class)
-        paths = [p for p, _ in items[::step]][:CHECK_IMAGES]
-        images, _ = read_images(paths, run.image_size)
-        if len(images):
-            return images, f"{len(images)} validation images"
+        images, _ = _read_labelled(_validation(run), run.image_size, count)
+        return images, f"{len(images)} validation images"
     except RunError:
         pass
     rng = np.random.default_rng(0)
@@ -171,60 +278,3 @@ def _run_saved_model(path: Path, images: np.ndarray) -> np.ndarray:
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     outputs = serve(tf.constant(images))
     return next(iter(outputs.values())).numpy()
-
-
-def _convert_tflite(model: Any, dynamic: bool) -> tuple[bytes, bool]:
-    """TFLite bytes from a temporary SavedModel; TFLite builtins first, TF ops (Flex) only if needed.
-
-    Returns (model bytes, whether it needs SELECT_TF_OPS). Workbench's own layers
-    convert to builtins: Preprocess is arithmetic, DropBlock2D is the identity in inference.
-    """
-    import tensorflow as tf
-
-    with tempfile.TemporaryDirectory(prefix="workbench-export-") as tmp:
-        saved = os.path.join(tmp, "saved_model")
-        model.export(saved, format="tf_saved_model", verbose=False)
-
-        def convert(select_ops: bool) -> bytes:
-            converter = tf.lite.TFLiteConverter.from_saved_model(saved)
-            if dynamic:
-                converter.optimizations = [tf.lite.Optimize.DEFAULT]  # no data given: dynamic-range weights
-            if select_ops:
-                converter.target_spec.supported_ops = [
-                    tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS,
-                ]
-            return converter.convert()
-
-        try:
-            return convert(select_ops=False), False
-        except Exception as exc:  # noqa: BLE001 - ConverterError moves between TF versions
-            if "not supported" not in str(exc) and "Select TF" not in str(exc) and "Flex" not in str(exc):
-                raise
-        return convert(select_ops=True), True
-
-
-def _tflite_interpreter(path: Path) -> Any:
-    """LiteRT's interpreter when installed; TensorFlow's own (deprecated, still shipped) otherwise."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-
-        Interpreter = tf.lite.Interpreter  # noqa: N806
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-        return Interpreter(model_path=str(path))
-
-
-def _run_tflite(path: Path, images: np.ndarray) -> np.ndarray:
-    """One image at a time: the converted model's batch size is 1."""
-    interpreter = _tflite_interpreter(path)
-    interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    results = []
-    for image in images:
-        interpreter.set_tensor(inp["index"], image[None].astype(inp["dtype"]))
-        interpreter.invoke()
-        results.append(interpreter.get_tensor(out["index"])[0].copy())
-    return np.stack(results)

@@ -8,9 +8,47 @@ since a confident softmax has almost no gradient left.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+COARSE_CELLS = 4  # a last feature map this small (or smaller) says where, roughly, not what
+
+
+@dataclass(frozen=True)
+class CamMap:
+    """A Grad-CAM heat map in [0, 1] at the size asked for, and the feature map it came from."""
+
+    heatmap: np.ndarray  # (H, W) float32, smooth (bilinear from the feature map's cells)
+    feature_size: tuple[int, int]  # the last feature map's cells (rows, columns)
+    class_index: int
+
+    @property
+    def note(self) -> str:
+        return coarse_note(self.feature_size)
+
+
+def coarse_note(feature_size: tuple[int, int]) -> str:
+    """A caption for maps made from a very coarse feature map ("" when it is fine enough)."""
+    rows, columns = feature_size
+    if max(rows, columns) > COARSE_CELLS:
+        return ""
+    return (f"The model's last feature map is only {rows}×{columns} cells: the map shows where, "
+            "roughly, not what.")
+
+
+def upsample(cells: Any, size: tuple[int, int]) -> np.ndarray:
+    """A small map to (H, W) by bilinear interpolation between the cells' centres, kept in [0, 1]:
+    smooth, no block edges, and each cell's value stays at its centre (bicubic would overshoot)."""
+    from PIL import Image
+
+    cells = np.asarray(cells, dtype=np.float32)
+    height, width = int(size[0]), int(size[1])
+    if cells.shape == (height, width):
+        return np.clip(cells, 0.0, 1.0)
+    resized = Image.fromarray(cells, "F").resize((width, height), Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
 
 
 def grad_cam(model: Any, image: Any, class_index: int | None = None) -> np.ndarray:
@@ -21,12 +59,24 @@ def grad_cam(model: Any, image: Any, class_index: int | None = None) -> np.ndarr
     (a nested "backbone" model, or else the last layer with a 4-D output), as build_model
     makes. All zeros means no part of the image spoke for the class.
     """
+    image = np.asarray(image)
+    return grad_cam_map(model, image, class_index, size=image.shape[:2]).heatmap
+
+
+def grad_cam_map(model: Any, image: Any, class_index: int | None = None,
+                 size: tuple[int, int] | None = None) -> CamMap:
+    """Grad-CAM of one image as a CamMap whose heat map has `size` (default: the image's (H, W)).
+
+    The map is computed on the last feature map's cells and upsampled bilinearly straight to
+    the size it will be shown at, so a 2x2 feature map gives a smooth gradient, not four blocks.
+    """
     import tensorflow as tf
 
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"expected one RGB image (H, W, 3), got shape {image.shape}")
     height, width = image.shape[:2]
+    out_size = (int(size[0]), int(size[1])) if size is not None else (height, width)
     size = model.inputs[0].shape[1:3]
     x = tf.convert_to_tensor(image[None].astype("float32"))
     if tuple(size) != (height, width) and None not in size:
@@ -45,12 +95,12 @@ def grad_cam(model: Any, image: Any, class_index: int | None = None) -> np.ndarr
     if grads is None:
         raise ValueError("the class score does not depend on the feature map; Grad-CAM cannot explain it")
     weights = tf.reduce_mean(grads, axis=(1, 2))  # one weight per channel
-    cam = tf.nn.relu(tf.reduce_sum(features * weights[:, None, None, :], axis=-1))[0]
-    cam = tf.image.resize(cam[..., None], (height, width), method="bilinear")[..., 0].numpy()
+    cam = tf.nn.relu(tf.reduce_sum(features * weights[:, None, None, :], axis=-1))[0].numpy()
+    feature_size = (int(cam.shape[0]), int(cam.shape[1]))
     peak = float(cam.max())
     if peak <= 0:
-        return np.zeros((height, width), np.float32)
-    return np.clip(cam / peak, 0.0, 1.0).astype(np.float32)
+        return CamMap(np.zeros(out_size, np.float32), feature_size, class_index)
+    return CamMap(upsample(cam / peak, out_size), feature_size, class_index)
 
 
 def _split_at_feature_map(model: Any) -> tuple[list[Any], list[Any]]:
@@ -113,9 +163,12 @@ def overlay(image_uint8: Any, heatmap: Any, alpha: float = 0.45) -> np.ndarray:
     image = image[..., :3].astype(np.float64)
     heat = np.asarray(heatmap, dtype=np.float32)
     if heat.shape != image.shape[:2]:
-        from PIL import Image
-
-        heat = np.asarray(Image.fromarray(heat, "F").resize((image.shape[1], image.shape[0]), Image.Resampling.BILINEAR))
+        heat = upsample(heat, image.shape[:2])
     colours = colourise(heat).astype(np.float64)
     blended = (1 - alpha) * image + alpha * colours
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+
+def colour_scale(length: int = 128) -> np.ndarray:
+    """The colour map as a (1, length, 3) RGB strip, low on the left: the legend beside a heat map."""
+    return colourise(np.linspace(0.0, 1.0, length)[None, :])

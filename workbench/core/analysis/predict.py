@@ -1,7 +1,9 @@
 """Use a run's trained model on new images.
 
-Images are decoded with `dataset.load_image`, exactly as in training, and fed
-to the model as raw 0..255 float pixels (the model does its own preprocessing).
+Images are decoded with `decode.decode_files` (the reader the training pipeline maps over its
+files: tf.io for plain JPEG, PNG, GIF and BMP, Pillow for the rest), so a file gives the same
+pixels as in training, and fed to the model as raw 0..255 float pixels (the model does its own
+preprocessing).
 An image that cannot be read becomes a Prediction with an `error`, so one bad
 file never costs the answers for the others.
 """
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.core.base.images import TRAINED_EXTENSIONS
 from workbench.core.config.run import RunConfig
 from workbench.core.engine.saving import load_model_file
 from workbench.core.runs.store import MODEL_FILE, RunError, load_run
@@ -118,24 +121,37 @@ def expand_paths(paths: Iterable[str | os.PathLike]) -> list[str]:
 
 
 def read_image(path: str, image_size: int) -> tuple[np.ndarray | None, str]:
-    """(RGB uint8 image, "") or (None, why it cannot be read)."""
-    from workbench.core.data.decode import check_image, load_image
+    """(RGB uint8 image, "") or (None, why it cannot be read), decoded as training decodes it."""
+    return read_all([path], image_size)[0]
+
+
+def refusal(path: str) -> str:
+    """Why a path is not even tried (a folder, a missing file, a format training refuses), or ""."""
+    from workbench.core.data.decode import check_image
 
     if os.path.isdir(path):
-        return None, "a folder with no images in it"
+        return "a folder with no images in it"
     if not os.path.exists(path):
-        return None, "file not found"
-    try:
-        return load_image(path, image_size), ""
-    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds on broken data
-        return None, check_image(path) or f"cannot read the image ({type(exc).__name__}: {exc})"
+        return "a broken link (what it points to does not exist)" if os.path.islink(path) else "file not found"
+    if os.path.splitext(path)[1].lower() not in TRAINED_EXTENSIONS:
+        return check_image(path) or ""  # a TIFF or WebP: refused as training refuses it
+    return ""
+
+
+def read_all(paths: Sequence[str], image_size: int) -> list[tuple[np.ndarray | None, str]]:
+    """(uint8 image, "") or (None, why not) per path, through the training pipeline's reader."""
+    from workbench.core.data.decode import decode_files
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(paths))), thread_name_prefix="read") as pool:
+        refused = list(pool.map(refusal, paths))
+    tried = [p for p, why in zip(paths, refused, strict=True) if not why]
+    decoded = iter(decode_files(tried, image_size))
+    return [(None, why) if why else next(decoded) for why in refused]
 
 
 def read_images(paths: Sequence[str], image_size: int) -> tuple[np.ndarray, list[str]]:
-    """Decode in parallel (Pillow releases the GIL): float32 [n_readable, S, S, 3] and one error per path."""
-    workers = max(1, min(8, 2 * (os.cpu_count() or 1), len(paths)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
-        results = list(pool.map(lambda p: read_image(p, image_size), paths))
+    """Decode as training does (decode.decode_files): float32 [n_readable, S, S, 3] and one error per path."""
+    results = read_all(paths, image_size)
     images = [image for image, _ in results if image is not None]
     array = (
         np.stack(images).astype(np.float32)

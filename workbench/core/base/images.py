@@ -15,5 +15,9 @@ IMAGE_EXTENSIONS = frozenset(
 )
 
 
+# The endings of the formats above: what Predict offers to open (the others are refused by training too).
+TRAINED_EXTENSIONS = frozenset(".jpg .jpeg .jpe .jfif .png .bmp .dib .gif".split())
+
+
 def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS

@@ -40,3 +40,12 @@ def backbone_frozen(config: RunConfig) -> bool:
 def structure_only(config: RunConfig) -> RunConfig:
     """The same architecture with no weights to load: for counting and listing layers."""
     return config.replace(**{"backbone.weights": "none", "backbone.weights_file": ""})
+
+
+def default_run_name(config: RunConfig) -> str:
+    """The name of a run left unnamed: its dataset folder and backbone ("flowers MobileNetV2 ×0.35")."""
+    import os
+
+    folder = os.path.basename(os.path.normpath(config.data.folder)) if config.data.folder.strip() else "run"
+    width = f" ×{config.backbone.width:g}" if config.backbone.width != 1.0 else ""
+    return f"{folder} {config.backbone.name}{width}"

@@ -1,7 +1,11 @@
 """The export formats Workbench offers, their file names and the largest difference each may show."""
 
-FORMATS = ("keras", "savedmodel", "tflite", "tflite-dynamic")
-TOLERANCE = {"keras": 1e-4, "savedmodel": 1e-4, "tflite": 1e-4, "tflite-dynamic": 0.05}
+FORMATS = ("keras", "savedmodel", "tflite", "tflite-dynamic", "tflite-int8", "onnx")
+# The largest probability difference from the original model each format may show; for
+# tflite-int8 it is the largest drop in validation accuracy instead (or one image, on few images).
+TOLERANCE = {"keras": 1e-4, "savedmodel": 1e-4, "tflite": 1e-4, "tflite-dynamic": 0.05,
+             "tflite-int8": 0.05, "onnx": 1e-4}
 FILE_NAMES = {"keras": "model.keras", "savedmodel": "saved_model", "tflite": "model.tflite",
-              "tflite-dynamic": "model.tflite"}
+              "tflite-dynamic": "model.tflite", "tflite-int8": "model.tflite", "onnx": "model.onnx"}
 LABELS_FILE = "labels.txt"
+INT8_IO = ("int8", "uint8")  # the input and output types a full-int8 TFLite model may take

@@ -133,8 +133,9 @@ def validate(config: RunConfig, check_paths: bool = True) -> list[Problem]:
         bad("training.epochs", "must be between 1 and 10000")
     if not 1 <= t.batch_size <= 4096:
         bad("training.batch_size", "must be between 1 and 4096")
-    if not 0.0 < t.learning_rate <= 10.0:
-        bad("training.learning_rate", "must be above 0 (typical: 1e-3 for a new head, 1e-5 for fine-tuning)")
+    lr_problem = learning_rate_problem(t.learning_rate)
+    if lr_problem:
+        bad("training.learning_rate", lr_problem)
     if t.optimizer not in OPTIMIZERS:
         bad("training.optimizer", f"must be one of: {', '.join(OPTIMIZERS)}")
     if not 0.0 <= t.momentum < 1.0:
@@ -159,12 +160,46 @@ def validate(config: RunConfig, check_paths: bool = True) -> list[Problem]:
             bad("freeze.policy", "two-phase fine-tuning unfreezes layers in its second phase: choose "
                                  "top layers, top blocks or none (fine-tune everything)")
         if not 0.0 < t.finetune_lr_factor <= 10.0:
-            bad("training.finetune_lr_factor", "must be above 0 (typical: 0.1, a tenth of the learning rate)")
+            bad("training.finetune_lr_factor", f"{t.finetune_lr_factor:g} is not a usable factor: it must be above "
+                                               f"0 and at most 10 (typical: 0.1, a tenth of the learning rate)")
     if t.mixed_precision not in PRECISIONS:
         bad("training.mixed_precision", f"must be one of: {', '.join(PRECISIONS)}")
     if t.jit_compile not in JIT_CHOICES:
         bad("training.jit_compile", f"must be one of: {', '.join(JIT_CHOICES)}")
     return problems
+
+
+LEARNING_RATE_LIMIT = 10.0  # above this every run diverges: refused
+LEARNING_RATE_HIGH = 0.1  # above this most runs diverge: a warning, not a refusal
+LR_TYPICAL = "typical: 1e-3 for a new head, 1e-4 to 1e-5 for fine-tuning"
+
+
+def learning_rate_problem(rate: float) -> str:
+    """What is wrong with a learning rate that cannot run, worded for the value entered; "" when it can."""
+    if rate <= 0.0:
+        return f"{rate:g} is not a learning rate: it must be above 0 ({LR_TYPICAL})"
+    if rate > LEARNING_RATE_LIMIT:
+        return (f"{rate:g} is far too large: with a learning rate above {LEARNING_RATE_LIMIT:g} every run "
+                f"diverges ({LR_TYPICAL})")
+    return ""
+
+
+def warnings(config: RunConfig) -> list[Problem]:
+    """Values that can run but probably should not: shown beside their field, never blocking Train."""
+    found: list[Problem] = []
+    t, dr = config.training, config.dropout
+    if LEARNING_RATE_HIGH < t.learning_rate <= LEARNING_RATE_LIMIT:
+        found.append(Problem("training.learning_rate",
+                             f"{t.learning_rate:g} is very high: most runs diverge above {LEARNING_RATE_HIGH:g} "
+                             f"({LR_TYPICAL})"))
+    if 0.5 < t.label_smoothing < 1.0:
+        found.append(Problem("training.label_smoothing",
+                             f"{t.label_smoothing:g} smooths the targets so much that the classes blur (0.1 is "
+                             f"common)"))
+    if 0.8 < dr.rate < 1.0:
+        found.append(Problem("dropout.rate", f"{dr.rate:g} drops most activations: the model may not learn "
+                                             f"(0.2 to 0.5 is common)"))
+    return found
 
 
 def _fold_problems(d: DataConfig, check_paths: bool) -> list[Problem]:

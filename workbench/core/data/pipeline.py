@@ -1,8 +1,9 @@
 """Checked lists of images -> tf.data pipelines for a run (training and validation).
 
 `prepare_data` scans the dataset (data/scan.py), splits it (data/splits.py) and builds both
-pipelines; `make_dataset` streams the files through the same decoder as prediction
-(data/decode.py) into batches, skipping files that became unreadable after the scan.
+pipelines; `make_dataset` streams the files through the same reader as prediction
+(data/decode.py: graph_decoder; tf.io inside the graph for plain JPEG, PNG, GIF and BMP, Pillow
+for the files the scan marked) into batches, skipping files that became unreadable after the scan.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 
 from workbench.core.base.problems import Problem
 from workbench.core.config.run import AugmentConfig, DataConfig
-from workbench.core.data.decode import load_image
+from workbench.core.data.decode import graph_decoder, pillow_flags
 from workbench.core.data.scan import ScanReport, scan_folder
 from workbench.core.data.splits import kfold_split, split_items
 
@@ -100,13 +101,16 @@ def make_dataset(
     shuffle: bool | None = None,
     skip_counter: SkipCounter | None = None,
     read_counter: ReadCounter | None = None,
+    pillow_paths: Collection[str] | None = None,
 ):
     """A tf.data.Dataset of (float32 images [B,S,S,3] in 0..255, one-hot float32 labels [B,C]).
 
     Files stream from disk (memory does not grow with the number of images) unless `cache`
     keeps the decoded images (as uint8). A file that cannot be read is skipped and noted in
     `skip_counter`. Training data is reshuffled every epoch from `seed`; augmentation runs
-    only when `training` is true and `augment.enabled`.
+    only when `training` is true and `augment.enabled`. `pillow_paths` (the scan's
+    `ScanReport.pillow_paths`) are decoded with Pillow, the rest natively; when not given,
+    each file's header decides (decode.needs_pillow, the same rule).
     """
     import tensorflow as tf
 
@@ -114,26 +118,21 @@ def make_dataset(
     autotune = tf.data.AUTOTUNE
     paths = [os.fsencode(p) for p, _ in items]  # bytes survive any file name
     labels = np.array([label for _, label in items], dtype=np.int32)
-    ds = tf.data.Dataset.from_tensor_slices((tf.constant(paths, tf.string, shape=[len(paths)]), labels))
+    if pillow_paths is None:
+        flags = np.array(pillow_flags([p for p, _ in items]), dtype=bool)
+    else:
+        flags = np.array([p in pillow_paths for p, _ in items], dtype=bool)
+    ds = tf.data.Dataset.from_tensor_slices(
+        (tf.constant(paths, tf.string, shape=[len(paths)]), flags.reshape(len(paths)), labels))
     n = max(len(items), 1)
     if shuffle and not cache:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)  # shuffles names, not pixels
 
-    def read(path: bytes) -> tuple[np.ndarray, bool]:
-        try:
-            return load_image(os.fsdecode(path), image_size), True
-        except Exception as exc:  # deleted, damaged, permissions: skip, never crash training
-            if skip_counter is not None:
-                skip_counter.add(os.fsdecode(path), str(exc) or type(exc).__name__)
-            return np.zeros((image_size, image_size, 3), np.uint8), False
-        finally:
-            if read_counter is not None:
-                read_counter.add()
+    read = graph_decoder(image_size, on_error=None if skip_counter is None else skip_counter.add,
+                         on_read=None if read_counter is None else read_counter.add)
 
-    def decode(path, label):
-        image, ok = tf.numpy_function(read, [path], [tf.uint8, tf.bool])
-        image.set_shape([image_size, image_size, 3])
-        ok.set_shape([])
+    def decode(path, pillow, label):
+        image, ok = read(path, pillow)
         return image, label, ok
 
     def was_read(image, label, ok):
@@ -145,7 +144,9 @@ def make_dataset(
     def to_float(images, labels):
         return tf.cast(images, tf.float32), tf.one_hot(labels, num_classes, dtype=tf.float32)
 
-    ds = ds.map(decode, num_parallel_calls=autotune, deterministic=True)
+    # A file the checked read let through but tf.io still refuses (damage inside a JPEG, GIF or
+    # BMP after the scan) is dropped by ignore_errors and logged by tf.data, not counted.
+    ds = ds.map(decode, num_parallel_calls=autotune, deterministic=True).ignore_errors(log_warning=True)
     ds = ds.filter(was_read).map(drop_flag)
     if cache:
         ds = ds.cache()  # uint8: a quarter of the memory of float32
@@ -248,11 +249,14 @@ def prepare_data(
     if problems:
         return prepared
     n = len(report.class_names)
+    pillow_paths = report.pillow_paths | (val_report.pillow_paths if val_report else frozenset())
     prepared.train = make_dataset(train_items, n, data.image_size, batch_size, training=True,
                                   augment=data.augment, seed=seed, cache=data.cache,
-                                  skip_counter=skip_counter, read_counter=read_counter)
+                                  skip_counter=skip_counter, read_counter=read_counter,
+                                  pillow_paths=pillow_paths)
     prepared.val = make_dataset(val_items, n, data.image_size, batch_size, training=False,
-                                seed=seed, cache=data.cache, skip_counter=skip_counter)
+                                seed=seed, cache=data.cache, skip_counter=skip_counter,
+                                pillow_paths=pillow_paths)
     return prepared
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from workbench.core.base.images import is_image_name
 from workbench.core.base.problems import Problem
-from workbench.core.data.decode import check_image
+from workbench.core.data.decode import inspect_image
 from workbench.core.data.splits import ItemList
 
 _TOO_FEW_CLASSES = "training needs at least two classes (sub-folders) with usable images"
@@ -27,6 +27,9 @@ class ScanReport:
     problems: tuple[Problem, ...] = ()
     blocking: tuple[Problem, ...] = ()  # the problems (also in `problems`) that make training impossible
     ignored_files: int = 0  # non-image files inside class folders
+    # Usable files that tf.io would not decode as Pillow does (CMYK, 16-bit, EXIF-rotated, ...):
+    # the pipeline decodes these with Pillow, all others natively (data/decode.py).
+    pillow_paths: frozenset[str] = frozenset()
 
     @property
     def warnings(self) -> tuple[Problem, ...]:
@@ -93,12 +96,15 @@ def scan_folder(
             else:
                 ignored += 1
 
-    reasons = check_all([p for _, p in candidates], progress)
+    checked = inspect_all([p for _, p in candidates], progress)
 
     usable: dict[str, list[str]] = {name: [] for name in folders}
-    for (name, file), reason in zip(candidates, reasons, strict=True):
+    pillow_paths = set()
+    for (name, file), (reason, pillow) in zip(candidates, checked, strict=True):
         if reason is None:
             usable[name].append(file)
+            if pillow:
+                pillow_paths.add(file)
         else:
             problems.append(Problem(field, f"{os.path.relpath(file, root)}: {reason}"))
     if ignored:
@@ -117,7 +123,8 @@ def scan_folder(
         block(f"{_TOO_FEW_CLASSES}; found {len(class_names)}")
     items = tuple((p, label) for label, n in enumerate(class_names) for p in usable[n])
     counts = {n: len(usable[n]) for n in class_names}
-    return ScanReport(str(root), class_names, items, counts, tuple(problems), tuple(blocking), ignored)
+    return ScanReport(str(root), class_names, items, counts, tuple(problems), tuple(blocking), ignored,
+                      frozenset(pillow_paths))
 
 
 def walk_files(folder: Path) -> list[str]:
@@ -131,13 +138,20 @@ def walk_files(folder: Path) -> list[str]:
 
 def check_all(paths: list[str], progress: Callable[[int, int], None] | None) -> list[str | None]:
     """check_image over a thread pool (Pillow decodes without the GIL); results in input order."""
+    return [reason for reason, _ in inspect_all(paths, progress)]
+
+
+def inspect_all(
+    paths: list[str], progress: Callable[[int, int], None] | None
+) -> list[tuple[str | None, bool]]:
+    """inspect_image (problem, needs Pillow) over a thread pool; results in input order."""
     if not paths:
         return []
     workers = min(32, 2 * (os.cpu_count() or 1), len(paths))
-    results: list[str | None] = []
+    results: list[tuple[str | None, bool]] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan") as pool:
-        for reason in pool.map(check_image, paths, chunksize=16):
-            results.append(reason)
+        for result in pool.map(inspect_image, paths, chunksize=16):
+            results.append(result)
             if progress is not None and (len(results) % 64 == 0 or len(results) == len(paths)):
                 progress(len(results), len(paths))
     return results

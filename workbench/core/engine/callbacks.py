@@ -33,8 +33,11 @@ def floats(logs: dict | None) -> dict[str, float]:
 class ProgressCallback(keras.callbacks.Callback):
     """Turns Keras callbacks into events, writes metrics, and obeys Stop and Pause."""
 
-    def __init__(self, emit, folder, steps, stop_event, pause_event, skipped, initial_epoch=0):
+    def __init__(self, emit, folder, steps, stop_event, pause_event, skipped, initial_epoch=0, agree=None):
         super().__init__()
+        # agree(flag) -> whether any worker of a cluster has it set (a collective: every worker calls it
+        # at every batch end). With it, Stop acts at batch ends only, where all workers see it.
+        self.agree = agree
         self.skipped, self._skipped_reported = skipped, 0
         self.emit, self.folder, self.steps = emit, folder, steps
         self.stop_event, self.pause_event = stop_event, pause_event
@@ -63,7 +66,7 @@ class ProgressCallback(keras.callbacks.Callback):
         self._obey()
 
     def on_test_batch_end(self, batch, logs=None):
-        if self.stop_event.is_set():
+        if self.agree is None and self.stop_event.is_set():
             self.model.stop_evaluating = True
             self.model.stop_training = True
             self._validation_cut = True
@@ -113,7 +116,11 @@ class ProgressCallback(keras.callbacks.Callback):
                 time.sleep(0.05)
             if not self.stop_event.is_set():
                 self.emit(Message("info", "Resumed"))
-        if self.stop_event.is_set():
+        stop = self.stop_event.is_set()
+        if self.agree is not None and self.agree(stop) and not stop:
+            self.stop_event.set()  # another worker stopped (SIGTERM, Ctrl-C): this one stops with it
+            stop = True
+        if stop:
             self.model.stop_training = True
             self._stopped_in_epoch = True
 
@@ -175,8 +182,9 @@ class ModelSaver(keras.callbacks.Callback):
     link to (or copy of) the checkpoint when the best epoch is the one being saved.
     """
 
-    def __init__(self, folder, monitor, progress, guard, state=None, class_names=()):
+    def __init__(self, folder, monitor, progress, guard, state=None, class_names=(), every_epoch=False):
         super().__init__()
+        self.every_epoch = every_epoch  # workers of a cluster save at the same epochs, not by their own clocks
         self.folder, self.monitor = folder, monitor
         self.progress, self.guard = progress, guard
         self.early_stopping = None
@@ -213,7 +221,7 @@ class ModelSaver(keras.callbacks.Callback):
         epoch; with very short epochs (a tiny dataset, cached features, a fast GPU) every
         few epochs, and a resume then repeats at most that many epochs.
         """
-        if self._last_save is None:
+        if self._last_save is None or self.every_epoch:
             return True
         ended, took = self._last_save
         return took <= CHECKPOINT_BUDGET * (time.perf_counter() - ended)

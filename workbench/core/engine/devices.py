@@ -104,7 +104,52 @@ def make_strategy(kind: str | None = None):
     if kind is None:
         kind = choose_strategy(len(tf.config.list_physical_devices("GPU")))
     if kind == MULTI_WORKER:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        # Every collective gives up after the timeout (DeadlineExceededError) instead of waiting
+        # for ever on a worker that died or hangs; TensorFlow's coordination service also ends
+        # the collectives of a cluster whose peer stopped sending heartbeats.
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout())
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     if kind == MIRRORED:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()  # the default: no distribution, scope() changes nothing
+
+
+COLLECTIVE_TIMEOUT_ENV = "WORKBENCH_COLLECTIVE_TIMEOUT"
+COLLECTIVE_TIMEOUT = 600.0  # seconds a worker waits in one collective for the others (start-up skew included)
+
+
+def collective_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """Seconds one collective may wait for the other workers: WORKBENCH_COLLECTIVE_TIMEOUT, else 600."""
+    environ = os.environ if environ is None else environ
+    try:
+        value = float(environ.get(COLLECTIVE_TIMEOUT_ENV, "") or COLLECTIVE_TIMEOUT)
+    except ValueError:
+        return COLLECTIVE_TIMEOUT
+    return value if value > 0 else COLLECTIVE_TIMEOUT
+
+
+def worker_role(environ: Mapping[str, str] | None = None) -> tuple[str, int, bool]:
+    """(task type, task index, is chief) from TF_CONFIG; ("", 0, True) outside a cluster.
+
+    The chief is the task of type "chief", or worker 0 when the cluster names no chief
+    (tf.distribute's own rule). Only the chief's run folder is kept.
+    """
+    environ = os.environ if environ is None else environ
+    if _cluster_workers(environ.get("TF_CONFIG", "")) < 2:
+        return "", 0, True
+    config = json.loads(environ["TF_CONFIG"])
+    task = config.get("task") or {}
+    kind, index = str(task.get("type", "worker")), int(task.get("index", 0))
+    has_chief = bool((config.get("cluster") or {}).get("chief"))
+    return kind, index, kind == "chief" or (not has_chief and kind == "worker" and index == 0)
+
+
+def before_tensorflow_import(environ: dict[str, str] | None = None) -> None:
+    """Settings a process must have before TensorFlow loads, for the strategy it will use.
+
+    A multi-worker process turns oneDNN off (unless told otherwise): its CPU Conv2D returns the
+    input for an empty batch, which the strategy gives some replicas (distributed.py).
+    """
+    environ = os.environ if environ is None else environ
+    if _cluster_workers(environ.get("TF_CONFIG", "")) > 1:
+        environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")

@@ -148,7 +148,8 @@ def load_or_compute(model: Any, config: RunConfig, data: Any, emit: Any) -> tupl
                                  f"({time.perf_counter() - started:.1f} s); the head trains on them"))
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.stem}.partial.npz")
+                # One name per process: workers of a cluster on one machine may store the same key at once.
+                tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")
                 np.savez(tmp, features=arrays[0], labels=arrays[1])
                 os.replace(tmp, path)
             except OSError as exc:  # a read-only home must not stop the run

@@ -167,9 +167,10 @@ class LayerRow:
     name: str
     type: str
     output_shape: tuple[int | None, ...]
-    params: int
+    params: int  # all of the layer's weights (a BatchNorm's moving statistics included)
     block: str
     trainable: bool
+    trainable_params: int = 0  # the weights that train (a BatchNorm's scale and offset, not its statistics)
 
 
 def freeze_map(model: Any, spec: BackboneSpec) -> list[LayerRow]:
@@ -189,6 +190,7 @@ def freeze_map(model: Any, spec: BackboneSpec) -> list[LayerRow]:
             name=layer.name, type=type(layer).__name__,
             output_shape=tuple(layer.output.shape[1:]), params=int(layer.count_params()),
             block=spec.blocks[block][0], trainable=bool(layer.trainable_weights),
+            trainable_params=_size(layer.trainable_weights),
         ))
     return rows
 

@@ -145,7 +145,7 @@ def run_environment(training, emit: Callable, message_type: type, strategy_kind:
     """
     import keras
 
-    from workbench.core.engine import devices
+    from workbench.core.engine import devices, distributed
 
     with contextlib.ExitStack() as stack:
         policy = stack.enter_context(precision_policy(training.mixed_precision))  # restores the caller's after
@@ -157,6 +157,14 @@ def run_environment(training, emit: Callable, message_type: type, strategy_kind:
         keras.mixed_precision.set_global_policy(policy)
         keras.utils.set_random_seed(training.seed)
         strategy = devices.make_strategy(strategy_kind)
+        if distributed.is_multi_worker(strategy):
+            distributed.check_empty_batches()
+            if not distributed.install_keras_fixes():
+                emit(message_type("warning", "This Keras version is newer than the one Workbench's multi-worker "
+                                             "fixes were made for: training may fail (docs/cluster.md)"))
+            kind, index, chief = devices.worker_role()
+            emit(message_type("info", f"This process is {kind} {index} of the cluster"
+                                      + (" (the chief: its run folder is the one to keep)" if chief else "")))
         replicas = int(getattr(strategy, "num_replicas_in_sync", 1))
         if replicas > 1:
             per = training.batch_size / replicas

@@ -274,18 +274,14 @@ def compare(network: FeatureNetwork, real: np.ndarray, generated: np.ndarray) ->
 
 def load_real_images(paths: Sequence[str], image_size: int, count: int, seed: int = 0) -> np.ndarray:
     """Up to `count` of the images (a seeded random choice), decoded as in training, uint8 (N, S, S, 3)."""
-    from workbench.core.data.decode import load_image
+    from workbench.core.data.decode import decode_files
 
     chosen = list(paths)
     if len(chosen) > count:
         order = np.random.default_rng(seed).permutation(len(chosen))[:count]
         chosen = [chosen[i] for i in sorted(order)]
-    images = []
-    for path in chosen:
-        try:
-            images.append(load_image(path, image_size))
-        except Exception:  # noqa: BLE001 - a file that went away: compare the others
-            continue
+    # The training stream's reader; a file that went away is left out: compare the others.
+    images = [image for image, _ in decode_files(chosen, image_size) if image is not None]
     return np.stack(images) if images else np.zeros((0, image_size, image_size, 3), np.uint8)
 
 

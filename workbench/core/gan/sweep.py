@@ -62,7 +62,20 @@ def run_gan_sweep(
     sweep_id, sweep_dir = create_sweep_dir(root)
     rates = sweep.rate_list()
     result = GanSweepResult(sweep_id, str(sweep_dir), [], len(rates))
-    save_sweep(sweep, result, sweep_dir, "running")
+
+    def save(status: str) -> None:
+        """A failed write is reported (once per distinct failure) and kept in the result, not raised."""
+        try:
+            save_sweep(sweep, result, sweep_dir, status)
+        except OSError as exc:
+            error = f"The GAN sweep's results could not be written to {sweep_dir}: {exc}"
+            if error != result.save_error:
+                emit(Message("warning", error))
+            result.save_error = error
+        else:
+            result.save_error = ""
+
+    save("running")
     steps = sweep.base.training.steps
     emit(GanSweepStarted(sweep_id, str(sweep_dir), tuple(rates), steps))
 
@@ -79,7 +92,7 @@ def run_gan_sweep(
                         runs_dir=root)
         done = _trial_result(index, rate, outcome)
         result.trials.append(done)
-        save_sweep(sweep, result, sweep_dir, "running")
+        save("running")
         emit(GanTrialDone(done))
         if done.status == "stopped" or stop_event.is_set():
             result.stopped = True
@@ -88,8 +101,10 @@ def run_gan_sweep(
             emit(Message("error", "The sweep stopped: its trials cannot train (see the error above)"))
             break
 
-    save_sweep(sweep, result, sweep_dir, "stopped" if result.stopped else "finished")
-    emit(GanSweepFinished(str(sweep_dir), result.stopped, len(result.trials), len(rates)))
+    save("stopped" if result.stopped else "finished")
+    if result.save_error:
+        emit(Message("error", f"The sweep ran, but its FID table was not saved. {result.save_error}"))
+    emit(GanSweepFinished(str(sweep_dir), result.stopped, len(result.trials), len(rates), error=result.save_error))
     return result
 
 
@@ -113,6 +128,7 @@ def _trial_result(index: int, rate: float, outcome: RunFinished | RunFailed) -> 
 
 
 def save_sweep(sweep: GanSweepConfig, result: GanSweepResult, folder: Path, status: str) -> None:
+    """sweep.json (plan and results) and results.csv (the table); raises OSError when either cannot be written."""
     plan = {"kind": "gan", "status": status, "rates": sweep.rate_list(), "base": sweep.base.to_dict(),
             **result.to_dict()}
     atomic_write_text(folder / SWEEP_FILE, json.dumps(plan, indent=2) + "\n")

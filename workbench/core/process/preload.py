@@ -7,12 +7,13 @@ objects, which also keeps the pages shared with the server instead of copied.
 
 import gc
 
+from workbench.core.base.quiet import import_tensorflow_quietly
 from workbench.core.process.child_process import lower_priority
 
 
 def _load() -> None:
     lower_priority()  # this import of TensorFlow, too, yields the CPU to the window
-    import keras  # noqa: F401  (imports tensorflow, its backend)
+    import_tensorflow_quietly()  # keras and tensorflow; their native log lines left out unless --verbose
 
     from workbench.core.data import pipeline  # noqa: F401
     from workbench.core.engine import model  # noqa: F401

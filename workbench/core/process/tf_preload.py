@@ -54,9 +54,12 @@ def load_shared_libraries() -> list[str]:
 
 
 def _load() -> None:
+    from workbench.core.base.quiet import native_lines_held
+
     try:
-        load_shared_libraries()
-        import keras  # noqa: F401  (imports tensorflow, its backend)
+        with native_lines_held():  # the libraries' static initialisers log before any setting is read
+            load_shared_libraries()
+            import keras  # noqa: F401  (imports tensorflow, its backend)
     except Exception:  # noqa: BLE001 - the run's own import reports the problem where it can be shown
         return
     # TensorFlow and Keras add about a million long-lived objects; each full garbage collection

@@ -59,6 +59,7 @@ class GanSweepFinished:
     stopped: bool
     trials_done: int
     trials_total: int
+    error: str = ""  # sweep.json or results.csv could not be written
 
 
 @dataclass
@@ -69,6 +70,7 @@ class GanSweepResult:
     planned: int = 0
     stopped: bool = False
     problems: tuple[Problem, ...] = ()
+    save_error: str = ""  # the last write of sweep.json / results.csv failed: the table on disk is missing or old
 
     def best(self) -> GanTrialResult | None:
         """The finished trial with the lowest FID; None when none has one."""

@@ -22,6 +22,12 @@ def run_label(record: RunRecord) -> str:
     return name or record.id
 
 
+def overlay_label(record: RunRecord) -> str:
+    """A run in a legend beside others: "name · id", so two runs both named "demo" differ."""
+    label = run_label(record)
+    return label if label == record.id else f"{label} · {record.id}"
+
+
 def best_val_accuracy(record: RunRecord) -> float | None:
     values = [row["val_accuracy"] for row in record.metrics if "val_accuracy" in row]
     return max(values) if values else None

@@ -71,6 +71,7 @@ class SweepFinished:
     stopped: bool
     trials_done: int
     trials_total: int
+    error: str = ""  # sweep.json or results.csv could not be written
 
 
 SWEEP_EVENTS = (SweepStarted, SweepTrialEvent, SweepTrialDone, SweepFinished)
@@ -97,6 +98,7 @@ class SweepResult:
     folds: int = 1
     stopped: bool = False
     problems: tuple[Problem, ...] = ()  # the sweep could not start
+    save_error: str = ""  # the last write of sweep.json / results.csv failed: the table on disk is missing or old
 
     def table(self) -> list[SweepRow]:
         """One row per (kind, rate), in the order the trials ran."""

@@ -7,12 +7,15 @@ the caller's thread always ends cleanly and the run folder keeps what it had.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,15 @@ from workbench.core.config import backbone_catalogue, derived
 from workbench.core.config.run import RunConfig, load_config
 from workbench.core.config.validate import validate
 from workbench.core.data import pipeline
-from workbench.core.engine import batchnorm, checkpoint, features, perf, weights
+from workbench.core.engine import (
+    batchnorm,
+    checkpoint,
+    devices,
+    distributed,
+    features,
+    perf,
+    weights,
+)
 from workbench.core.engine import model as model_lib
 from workbench.core.engine.callbacks import (
     DataUnavailable,
@@ -75,6 +86,16 @@ def run(
     it must equal it) and `runs_dir` is not used.
     """
     stop_event = stop_event or threading.Event()
+    with _worker_scratch(emit) as scratch:  # a non-chief worker writes only into a temporary folder
+        if scratch is not None:
+            if resume_from is not None:
+                resume_from = shutil.copytree(resume_from, scratch / Path(resume_from).name)
+            else:
+                runs_dir = scratch
+        return _run(config, emit, stop_event, pause_event, runs_dir, resume_from)
+
+
+def _run(config, emit: Emit, stop_event: threading.Event, pause_event, runs_dir, resume_from) -> RunFinished | RunFailed:
     if resume_from is not None:
         opened = _open_for_resume(config, Path(resume_from), emit)
         if isinstance(opened, RunFailed):
@@ -100,10 +121,32 @@ def run(
 
     try:
         # clear_session, seed, precision policy, and the distribution strategy's scope for the whole run
-        with perf.run_environment(config.training, record, Message):
-            return _train(config, folder, record, stop_event, pause_event, resume=resume_from is not None)
+        with perf.run_environment(config.training, record, Message) as strategy:
+            return _train(config, folder, record, stop_event, pause_event, resume=resume_from is not None,
+                          strategy=strategy)
     except Exception as exc:  # noqa: BLE001 - every failure becomes an event
         return _fail(record, folder, *_describe(exc))
+
+
+@contextlib.contextmanager
+def _worker_scratch(emit: Emit) -> Iterator[Path | None]:
+    """On a non-chief worker of a cluster, a temporary folder for its run folder, removed afterwards.
+
+    Every worker trains the same model and writes checkpoints (saving may take part in the
+    workers' collectives, so all must), but only the chief's folder is kept: the others write
+    to a temporary place, as tf.distribute's own examples do, never over the chief's folder.
+    """
+    kind, index, chief = devices.worker_role()
+    if chief:
+        yield None
+        return
+    scratch = Path(tempfile.mkdtemp(prefix=f"workbench-{kind}{index}-"))
+    emit(Message("info", f"This is {kind} {index}, not the chief: it writes its run folder to {scratch}, "
+                         "which is removed when it ends (the chief's run folder is the one to keep)"))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def resume(
@@ -193,6 +236,7 @@ def _train(
     stop_event: threading.Event,
     pause_event: threading.Event | None,
     resume: bool = False,
+    strategy: Any = None,
 ) -> RunFinished | RunFailed:
     # keras.backend.clear_session(), the seed and the precision policy: in perf.run_environment (run()),
     # before the strategy scope opens (clear_session would drop it).
@@ -258,12 +302,16 @@ def _train(
     )
     emit(Message("info", freeze.text))
 
+    # Workers of a cluster stop together, at the same batch (a worker that stopped alone would leave
+    # the others waiting in their next collective), and checkpoint at the same epochs.
+    multi_worker = strategy is not None and distributed.is_multi_worker(strategy)
+    agree = (lambda flag: distributed.any_worker(strategy, flag)) if multi_worker else None
     progress = ProgressCallback(emit, folder, data.steps_per_epoch, stop_event, pause_event, skipped,
-                                initial_epoch=initial_epoch)
+                                initial_epoch=initial_epoch, agree=agree)
     guard = DivergenceGuard(t.divergence_factor, first=state.get("divergence_first"),
                             num_classes=len(data.class_names))
     saver = ModelSaver(folder, t.monitor if t.keep_best else "", progress, guard, state,
-                       class_names=tuple(data.class_names))
+                       class_names=tuple(data.class_names), every_epoch=multi_worker)
     callbacks: list[Any] = [progress, guard, saver]
 
     # Warns when the input pipeline starves the model.

@@ -75,7 +75,21 @@ def run_sweep(
     sweep_id, sweep_dir = create_sweep_dir(root)
     plan = sweep.trials()
     result = SweepResult(sweep_id, str(sweep_dir), [], len(plan), sweep.folds)
-    save_sweep(sweep, result, sweep_dir, "running")
+
+    def save(status: str) -> None:
+        """A failed write is reported (once per distinct failure) and kept in the result, not raised:
+        a full disk must not end the sweep, but it must not end as if its table were saved either."""
+        try:
+            save_sweep(sweep, result, sweep_dir, status)
+        except OSError as exc:
+            error = f"The sweep's results could not be written to {sweep_dir}: {exc}"
+            if error != result.save_error:
+                emit(Message("warning", error))
+            result.save_error = error
+        else:
+            result.save_error = ""
+
+    save("running")
     emit(SweepStarted(sweep_id, str(sweep_dir), tuple((t.kind, t.rate, t.fold) for t in plan),
                       sweep.base.training.epochs, sweep.folds))
 
@@ -94,7 +108,7 @@ def run_sweep(
                         pause_event=pause_event, runs_dir=root)
         done = _trial_result(trial, outcome)
         result.trials.append(done)
-        save_sweep(sweep, result, sweep_dir, "running")
+        save("running")
         emit(SweepTrialDone(done))
         if done.status == "stopped" or stop_event.is_set():
             result.stopped = True
@@ -103,8 +117,10 @@ def run_sweep(
             emit(Message("error", "The sweep stopped: its trials cannot train (see the error above)"))
             break
 
-    save_sweep(sweep, result, sweep_dir, "stopped" if result.stopped else "finished")
-    emit(SweepFinished(str(sweep_dir), result.stopped, len(result.trials), len(plan)))
+    save("stopped" if result.stopped else "finished")
+    if result.save_error:
+        emit(Message("error", f"The sweep ran, but its results table was not saved. {result.save_error}"))
+    emit(SweepFinished(str(sweep_dir), result.stopped, len(result.trials), len(plan), error=result.save_error))
     return result
 
 
@@ -147,7 +163,8 @@ def _trial_result(trial: Trial, outcome: RunFinished | RunFailed) -> TrialResult
 
 
 def save_sweep(sweep: SweepConfig, result: SweepResult, folder: Path, status: str) -> None:
-    """sweep.json (plan and results) and results.csv (the table); a full disk must not end the sweep."""
+    """sweep.json (plan and results) and results.csv (the table). Raises OSError when either cannot be
+    written (run_sweep reports it and carries on)."""
     data = {"status": status, **result.to_dict(), **sweep.to_dict()}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -156,8 +173,5 @@ def save_sweep(sweep: SweepConfig, result: SweepResult, folder: Path, status: st
     for r in result.table():
         writer.writerow([r.kind, repr(r.rate), r.folds, *("" if v is None else repr(v) for v in (
             r.val_loss_mean, r.val_loss_std, r.val_accuracy_mean, r.val_accuracy_std)), r.trials])
-    try:
-        atomic_write_text(folder / SWEEP_FILE, json.dumps(data, indent=2) + "\n")
-        atomic_write_text(folder / RESULTS_FILE, buffer.getvalue())
-    except OSError:
-        pass
+    atomic_write_text(folder / SWEEP_FILE, json.dumps(data, indent=2) + "\n")
+    atomic_write_text(folder / RESULTS_FILE, buffer.getvalue())

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.config.backbone_catalogue import BACKBONES, BackboneSpec
 from workbench.core.config.run import RunConfig
+from workbench.ui.defaults import weights_note
 from workbench.ui.fields import ChoiceCombo, PathEdit, RadioGroup
 from workbench.ui.panels.base import ConfigPanel
 from workbench.ui.weights_cache import imagenet_cached
@@ -45,11 +46,6 @@ TRANSFER_HELP = {
 REST_CHOICES = (("reinit", "re-initialised (random, trained)"), ("finetune", "fine-tuned (pretrained, trained)"))
 
 SAVED_NONE = ""  # the saved-backbones list's first entry: no saved backbone chosen
-
-NOT_CACHED_DEMO_NOTE = (
-    "ImageNet weights are not downloaded yet (no internet needed once cached): this demo starts "
-    "from re-initialised weights; choose ImageNet to download them."
-)
 
 
 def format_params(count: int) -> str:
@@ -91,6 +87,14 @@ class BackboneTable(QTableWidget):
         self.setMaximumHeight(22 * len(BACKBONES) + 30)
         self.itemSelectionChanged.connect(self.valueChanged)
 
+    def show_width(self, name: str, width: float) -> None:
+        """The selected backbone's parameter count at the chosen width (the model a run builds)."""
+        for row, spec in enumerate(BACKBONES.values()):
+            count = spec.params_at(width) if spec.name == name else spec.params
+            item = self.item(row, 2)
+            item.setText(format_params(count))
+            item.setToolTip(spec.description + (f"\nAt width {width:g}." if spec.name == name and width != 1.0 else ""))
+
     def value(self) -> str:
         rows = self.selectionModel().selectedRows()
         return self.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else ""
@@ -114,21 +118,28 @@ class SavedBackbonesCombo(ChoiceCombo):
 
 
 def saved_backbone_choices(runs_dir: str | os.PathLike | None) -> list[tuple[str, str, str]]:
-    """(path, label, tooltip) of each backbone saved under the runs folder, newest first."""
-    from workbench.core.runs.saved_backbones import saved_backbone_info, saved_backbones
+    """(path, label, tooltip) of each backbone saved under the runs folder (newest first), then the bundled ones."""
+    from workbench.core.runs.saved_backbones import (
+        available_backbones,
+        is_bundled_backbone,
+        saved_backbone_info,
+    )
 
     choices = []
-    for path in saved_backbones(runs_dir):
+    for path in available_backbones(runs_dir):
         info = saved_backbone_info(path)
         name = path.name[: -len(".weights.h5")]
+        bundled = is_bundled_backbone(path)
         if info.get("backbone"):
             width = info.get("width", 1.0)
             arch = info["backbone"] + (f" ×{width:g}" if isinstance(width, (int, float)) and width != 1.0 else "")
-            label = f"{name}  ({arch})"
+            label = f"{name}  ({arch}{', bundled' if bundled else ''})"
             source = info.get("run_name") or info.get("run") or "a run"
-            tooltip = f"{path}\nSaved from {source}: {arch} at {info.get('image_size', '?')} px"
+            origin = "Bundled with Workbench, pretrained on" if bundled else "Saved from"
+            tooltip = f"{path}\n{origin} {source}: {arch} at {info.get('image_size', '?')} px"
         else:
-            label, tooltip = name, str(path)
+            label = f"{name}  (bundled)" if bundled else name
+            tooltip = str(path)
         choices.append((str(path), label, tooltip))
     return choices
 
@@ -165,7 +176,8 @@ class BackbonePanel(ConfigPanel):
         form.addRow("File", self.weights_file)
         self.runs_dir: str | os.PathLike | None = None  # set by the main window; None: the default runs folder
         self.saved = SavedBackbonesCombo([(SAVED_NONE, "none saved yet")])
-        self.saved.setToolTip("Backbones saved from earlier runs (Runs tab: Save backbone…). Choosing one "
+        self.saved.setToolTip("Backbones saved from earlier runs (Runs tab: Save backbone…) and the ones "
+                              "bundled with Workbench. Choosing one "
                               "starts from its weights: the weights source becomes that file, and the "
                               "backbone and width become the ones it was trained with.")
         self.saved.about_to_open.connect(self.refresh_saved_backbones)
@@ -228,6 +240,7 @@ class BackbonePanel(ConfigPanel):
             finally:
                 self._loading = False
             self.width.setEnabled(len(spec.widths) > 1)
+            self.table.show_width(spec.name, b.width)
             self.weights.buttons["imagenet"].setEnabled(spec.imagenet)
             self.keep_blocks.setSuffix(f"  of {len(spec.blocks)}")
             self.keep_blocks.setMaximum(max(1, len(spec.blocks) - 1))
@@ -309,20 +322,5 @@ class BackbonePanel(ConfigPanel):
             self.refresh_saved_backbones()
 
     def update_weights_note(self) -> None:
-        b = self.config.backbone
-        cached = imagenet_cached(self.config)
-        if b.weights == "imagenet":
-            if cached is True:
-                text = "ImageNet weights are cached on this computer: no download needed."
-            elif cached is False:
-                text = ("ImageNet weights are not downloaded yet: Keras downloads them once when "
-                        "training starts (internet needed), then keeps them in ~/.keras/models.")
-            else:
-                text = "ImageNet weights come from the Keras cache (~/.keras/models), downloaded once."
-        elif b.weights == "none":
-            text = NOT_CACHED_DEMO_NOTE if cached is False else (
-                "Re-initialised: the same architecture with random weights, the from-scratch baseline."
-            )
-        else:
-            text = "The file must hold weights of this backbone, at this width."
-        self.weights_note.setText(text)
+        """Which weights the backbone starts from and why (ui/defaults.py: weights_note)."""
+        self.weights_note.setText(weights_note(self.config, imagenet_cached(self.config)))

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QLineEdit, QVBo
 from workbench.core.base.problems import Problem
 from workbench.core.config.fields import get_field, set_field
 from workbench.core.config.run import RunConfig
-from workbench.ui.fields import InputError, mark_problem
+from workbench.ui.fields import InputError, mark_problem, mark_warning
 
 
 @dataclass
@@ -64,6 +64,8 @@ class ConfigPanel(QWidget):
         box = QGroupBox(title)
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        # In a narrow dock a label goes above its field rather than pushing the form sideways.
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self._layout.addWidget(box)
         return form
 
@@ -167,3 +169,8 @@ class ConfigPanel(QWidget):
             mark_problem(binding.mark, messages)
             marked += bool(messages)
         return marked
+
+    def show_warnings(self, by_field: Mapping[str, Sequence[str]]) -> None:
+        """Write warnings (values that run but probably should not) under their fields; never blocking."""
+        for path, binding in self._bindings.items():
+            mark_warning(binding.mark, by_field.get(path, ()))

@@ -46,7 +46,12 @@ from workbench.core.runs.sweeps import (
     SweepTrialEvent,
 )
 from workbench.ui.fields import mark_problem
-from workbench.ui.panels.regularization import DROPOUT_HELP, DROPOUT_KINDS
+from workbench.ui.panels.regularization import (
+    DROPOUT_HELP,
+    DROPOUT_KINDS,
+    DROPOUT_NAMES,
+    dropout_kind_label,
+)
 from workbench.ui.plots import drawn_points
 from workbench.ui.tasks.runner import SWEEP, TaskFunction, TaskRunner
 
@@ -280,7 +285,7 @@ class DropoutLabPanel(QWidget):
         if best is None or self.runner.running or self._training:
             return
         self.apply_requested.emit(best.kind, float(best.rate))
-        self.status_label.setText(f"Applied {best.kind} dropout at rate {best.rate:g} to the config "
+        self.status_label.setText(f"Applied {DROPOUT_NAMES.get(best.kind, best.kind)} at rate {best.rate:g} to the config "
                                   "(see Regularization).")
 
     def shutdown(self) -> None:
@@ -380,6 +385,8 @@ class DropoutLabPanel(QWidget):
         item = self.plot.getPlotItem()
         item.enableAutoRange(x=False)
         item.setXRange(0.5, max(1, event.epochs) + 0.5, padding=0.02)
+        step = max(1, -(-event.epochs // 10))  # whole epochs only: no 0.5 or 3.5 on the axis
+        item.getAxis("bottom").setTicks([[(float(e), str(e)) for e in range(1, event.epochs + 1, step)], []])
         named: set[tuple[str, float]] = set()
         for index, (kind, rate, _) in enumerate(event.trials):
             color = rate_color(rates.index(rate), len(rates))
@@ -418,7 +425,7 @@ class DropoutLabPanel(QWidget):
         bold = QFont(self.table.font())
         bold.setBold(True)
         for r, row in enumerate(rows):
-            cells = (row.kind, f"{row.rate:g}", f"{row.folds}" + (f" of {row.trials}" if row.trials != row.folds else ""),
+            cells = (dropout_kind_label(row.kind), f"{row.rate:g}", f"{row.folds}" + (f" of {row.trials}" if row.trials != row.folds else ""),
                      pm(row.val_loss_mean, row.val_loss_std), pm(row.val_accuracy_mean, row.val_accuracy_std, 3))
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)

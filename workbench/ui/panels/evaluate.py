@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.ui.cam_view import CamView
 from workbench.ui.confusion import ConfusionMatrixView
 from workbench.ui.images import to_icon
 from workbench.ui.run_chooser import RunChooser
@@ -39,6 +40,8 @@ from workbench.ui.tasks import model_jobs
 from workbench.ui.tasks.background import BackgroundJobs
 
 SCORE_COLUMNS = ("Class", "Precision", "Recall", "F1", "Support")
+CAM_PX, CAM_RENDER_PX = 96, 200  # the selected mistake's Grad-CAM: smallest, and drawn at
+CAM_HINT = "Click a misclassified image to see where the model looked (Grad-CAM of the class it chose)."
 
 
 def _cell(text: str, align_right: bool = True) -> QTableWidgetItem:
@@ -70,6 +73,11 @@ class EvaluatePanel(QWidget):
         self.saved_jobs = BackgroundJobs(pool, self)
         self.saved_jobs.done.connect(self._on_saved_loaded)
         self.saved_jobs.failed.connect(self._on_saved_failed)
+        self.cam_jobs = BackgroundJobs(model_pool, self)
+        self.cam_jobs.done.connect(self._on_cam_done)
+        self.cam_jobs.failed.connect(self._on_cam_failed)
+        self._cam_running: tuple[str, str, str] | None = None  # (run, image, class) being computed
+        self._cam_wanted: tuple[str, str, str] | None = None
 
         self.chooser = RunChooser()
         self.chooser.run_changed.connect(self._on_run_changed)
@@ -106,7 +114,7 @@ class EvaluatePanel(QWidget):
         self.notes.setVisible(False)
 
         self.matrix = ConfusionMatrixView()
-        self.matrix.setMinimumSize(260, 220)
+        self.matrix.setMinimumSize(220, 150)
         self.scores = QTableWidget(0, len(SCORE_COLUMNS))
         self.scores.setHorizontalHeaderLabels(SCORE_COLUMNS)
         self.scores.verticalHeader().setVisible(False)
@@ -115,7 +123,7 @@ class EvaluatePanel(QWidget):
         header = self.scores.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.scores.setMinimumWidth(340)
+        self.scores.setMinimumWidth(330)  # ten class names stay readable beside the matrix
 
         self.gallery_title = QLabel("Misclassified validation images")
         self.gallery = QListWidget()
@@ -129,6 +137,9 @@ class EvaluatePanel(QWidget):
         self.gallery.setMinimumHeight(model_jobs.GALLERY_THUMB + 60)
         self.gallery.setToolTip("Double-click an image to look at it in the Predict tab, with Grad-CAM")
         self.gallery.itemActivated.connect(self._on_gallery_activated)
+        self.gallery.currentItemChanged.connect(self._on_gallery_current)
+        self.cam_view = CamView(CAM_PX, CAM_RENDER_PX)  # the selected mistake with its heat map and colour scale
+        self.cam_view.clear(CAM_HINT)
 
         upper = QSplitter(Qt.Orientation.Horizontal)
         upper.addWidget(self.matrix)
@@ -139,7 +150,12 @@ class EvaluatePanel(QWidget):
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
         lower_layout.addWidget(self.gallery_title)
-        lower_layout.addWidget(self.gallery, 1)
+        gallery_row = QSplitter(Qt.Orientation.Horizontal)
+        gallery_row.addWidget(self.gallery)
+        gallery_row.addWidget(self.cam_view)
+        gallery_row.setStretchFactor(0, 3)
+        gallery_row.setStretchFactor(1, 1)
+        lower_layout.addWidget(gallery_row, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(upper)
         splitter.addWidget(lower)
@@ -261,6 +277,8 @@ class EvaluatePanel(QWidget):
         self.scores.setRowCount(0)
         self.gallery.clear()
         self.gallery_title.setText("Misclassified validation images")
+        self._cam_wanted = None
+        self.cam_view.clear(CAM_HINT)
 
     def show_result(self, result: model_jobs.EvaluationResult) -> None:
         e = result.evaluation
@@ -312,6 +330,7 @@ class EvaluatePanel(QWidget):
             item.setToolTip(f"{mistake.path}\ntrue: {mistake.true_label}\n"
                             f"predicted: {mistake.predicted_label} ({mistake.confidence:.1%})")
             item.setData(Qt.ItemDataRole.UserRole, mistake.path)
+            item.setData(Qt.ItemDataRole.UserRole + 1, mistake.predicted_label)
             self.gallery.addItem(item)
         if not e.mistakes:
             self.gallery_title.setText("Misclassified validation images: none, every validation image is right")
@@ -328,6 +347,44 @@ class EvaluatePanel(QWidget):
         path = item.data(Qt.ItemDataRole.UserRole)
         if run_dir and path:
             self.image_activated.emit(run_dir, path)
+
+    # ---- Grad-CAM of the selected mistake (a model job, one at a time) ----------------------------
+    @Slot(QListWidgetItem, QListWidgetItem)
+    def _on_gallery_current(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
+        run_dir = self.evaluation.run_dir if self.evaluation is not None else ""
+        if item is None or not run_dir or self._training:
+            return
+        path, predicted = item.data(Qt.ItemDataRole.UserRole), item.data(Qt.ItemDataRole.UserRole + 1)
+        if not path or not predicted:
+            return
+        self._cam_wanted = (run_dir, path, predicted)
+        self.cam_view.clear(f"Computing Grad-CAM for '{predicted}'…")
+        if self._cam_running is None:  # else it starts when the one running ends: clicks never pile up
+            self._start_cam(self._cam_wanted)
+
+    def _start_cam(self, key: tuple[str, str, str]) -> None:
+        self._cam_running = key
+        self.cam_jobs.submit(model_jobs.grad_cam, *key, self._cancel)
+
+    def _next_cam(self, key: tuple[str, str, str] | None) -> None:
+        self._cam_running = None
+        if self._cam_wanted is not None and self._cam_wanted != key and not self._training:
+            self._start_cam(self._cam_wanted)
+
+    @Slot(int, object)
+    def _on_cam_done(self, _job_id: int, cam: model_jobs.GradCamResult) -> None:
+        key = self._cam_running
+        if key is not None and key == self._cam_wanted:
+            self.cam_view.set_cam(cam, f"Grad-CAM for '{cam.class_name}', the class the model chose: "
+                                       "the bright areas raised its score most.")
+        self._next_cam(key)
+
+    @Slot(int, str)
+    def _on_cam_failed(self, _job_id: int, message: str) -> None:
+        key = self._cam_running
+        if key is not None and key == self._cam_wanted and not message.startswith("Cancelled"):
+            self.cam_view.clear(f"No Grad-CAM for this image: {message}")
+        self._next_cam(key)
 
     @Slot()
     def _on_export_clicked(self) -> None:

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.config.export import FILE_NAMES, FORMATS
+from workbench.core.config.export import FILE_NAMES, FORMATS, INT8_IO
 from workbench.ui.tasks import model_jobs
 from workbench.ui.tasks.background import BackgroundJobs
 
@@ -35,7 +35,10 @@ FORMAT_LABELS = {
     "savedmodel": "TensorFlow SavedModel: for TF Serving and TensorFlow programs",
     "tflite": "TFLite (float32): for phones and small devices",
     "tflite-dynamic": "TFLite, dynamic-range quantised: about 4× smaller, slightly less exact",
+    "tflite-int8": "TFLite, full int8: integer only (microcontrollers, NPUs), checked by its accuracy",
+    "onnx": "ONNX: for ONNX Runtime and other ONNX programs, checked in onnxruntime",
 }
+INT8_IO_LABELS = {"int8": "int8 pixels and scores (-128..127)", "uint8": "uint8 pixels and scores (0..255)"}
 
 
 def describe_result(result) -> tuple[str, bool]:
@@ -46,8 +49,12 @@ def describe_result(result) -> tuple[str, bool]:
             f"Path: <code>{html.escape(result.path)}</code>",
             f"Size: {html.escape(result.size_text)}",
             f"Check: largest difference from the original model {result.max_abs_diff:.2g} "
-            f"(allowed {result.tolerance:g}) on {html.escape(result.checked_on or 'test images')}",
+            f"(allowed {result.tolerance:g}) on {html.escape(result.checked_on or 'test images')}"
+            if result.format != "tflite-int8" else
+            f"Check: {_int8_figures(result)}",
         ]
+        if not math.isnan(result.top1_agreement):
+            lines.append(f"Top-1 agreement with the original: {result.top1_agreement:.0%}")
         if result.labels_path:
             lines.append(f"Class names, in output order: <code>{html.escape(result.labels_path)}</code>")
         if result.needs_select_tf_ops:
@@ -57,10 +64,18 @@ def describe_result(result) -> tuple[str, bool]:
     lines = [f"<b style='color:#b91c1c'>The export failed:</b> {html.escape(result.error or 'unknown reason')}"]
     if result.path:
         lines.append(f"The file was written but should not be used: <code>{html.escape(result.path)}</code>")
-    if not math.isnan(result.max_abs_diff):
+    if result.format == "tflite-int8" and not math.isnan(result.accuracy):
+        lines.append(_int8_figures(result))
+    elif not math.isnan(result.max_abs_diff):
         lines.append(f"Largest difference from the original: {result.max_abs_diff:.3g} "
                      f"(allowed {result.tolerance:g})")
     return "<br>".join(lines), False
+
+
+def _int8_figures(result) -> str:
+    return (f"accuracy {result.accuracy:.1%} against the original model's {result.reference_accuracy:.1%} "
+            f"on {html.escape(result.checked_on)}; size {html.escape(result.size_text)} against "
+            f"{html.escape(result.reference_size_text)} for float TFLite; inputs and outputs {result.int8_io}")
 
 
 class ExportDialog(QDialog):
@@ -92,6 +107,12 @@ class ExportDialog(QDialog):
         self.target.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form = QFormLayout()
         form.addRow("Format", self.format)
+        self.int8_io = QComboBox()
+        for io in INT8_IO:
+            self.int8_io.addItem(INT8_IO_LABELS[io], io)
+        self.int8_io.setToolTip("The type of the full-int8 model's input pixels and output scores")
+        form.addRow("Int8 inputs", self.int8_io)
+        self._int8_form = form
         form.addRow("Into", self.target)
 
         self.progress = QProgressBar()
@@ -132,6 +153,7 @@ class ExportDialog(QDialog):
     def _show_target(self) -> None:
         fmt = self.format.currentData()
         self.target.setText(str(Path(self.run_dir) / "export" / fmt / FILE_NAMES[fmt]))
+        self._int8_form.setRowVisible(self.int8_io, fmt == "tflite-int8")
 
     @Slot()
     def _on_export_clicked(self) -> None:
@@ -144,18 +166,20 @@ class ExportDialog(QDialog):
         fmt = self.format.currentData()
         self.result, self.error = None, ""
         self.format.setEnabled(False)
+        self.int8_io.setEnabled(False)
         self.export_button.setEnabled(False)
         self.open_button.setEnabled(False)
         self.progress.setVisible(True)
-        slow = " (TFLite conversion can take a minute)" if fmt.startswith("tflite") else ""
+        slow = " (the conversion can take a minute)" if fmt.startswith("tflite") or fmt == "onnx" else ""
         self.message.setText(f"Exporting as {html.escape(fmt)} and checking the result{slow}…")
-        self.jobs.submit(model_jobs.export, self.run_dir, fmt, self._cancel)
+        self.jobs.submit(model_jobs.export, self.run_dir, fmt, self._cancel, self.int8_io.currentData())
         return True
 
     def _finish(self) -> None:
         self._busy = False
         self.progress.setVisible(False)
         self.format.setEnabled(True)
+        self.int8_io.setEnabled(True)
         self.export_button.setEnabled(True)
 
     @Slot(int, object)

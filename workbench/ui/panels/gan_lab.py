@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -57,6 +58,7 @@ from workbench.core.runs.gan_sweeps import (
 )
 from workbench.ui.fields import (
     PathEdit,
+    breakable,
     mark_problem,
 )
 from workbench.ui.gan_views import GanLiveView, GanSweepTable
@@ -123,7 +125,7 @@ class GanLabPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(form_box)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(360)
+        scroll.setMinimumWidth(280)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         right = QWidget()
@@ -136,13 +138,19 @@ class GanLabPanel(QWidget):
         self.live = GanLiveView()
         views.addWidget(self.live)
         views.addWidget(self._build_results())
-        views.setSizes([420, 260])
+        views.setChildrenCollapsible(False)
+        views.setStretchFactor(0, 3)
+        views.setStretchFactor(1, 1)
+        views.setSizes([480, 200])
         right_layout.addWidget(views, 1)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
         splitter.addWidget(right)
-        splitter.setSizes([380, 900])
+        splitter.setChildrenCollapsible(False)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([320, 900])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(splitter)
@@ -172,6 +180,7 @@ class GanLabPanel(QWidget):
         self.stop_button.clicked.connect(self.stop_training)
         self.status_label = QLabel("Choose a folder of images and press Train GAN.")
         self.status_label.setWordWrap(True)
+        self.status_label.setMinimumWidth(1)  # a long run folder wraps; it never widens the window
         self.problem_label = QLabel()
         self.problem_label.setObjectName("problemSummary")
         self.problem_label.setWordWrap(True)
@@ -193,6 +202,7 @@ class GanLabPanel(QWidget):
         self.fid_button.clicked.connect(self.compute_fid)
         self.fid_label = QLabel("–")
         self.fid_label.setWordWrap(True)
+        self.fid_label.setMinimumWidth(1)
         self.fid_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row = QHBoxLayout()
         row.addWidget(self.fid_button)
@@ -218,14 +228,16 @@ class GanLabPanel(QWidget):
         self.sweep_table = GanSweepTable()
         layout.addWidget(self.sweep_table, 1)
 
-        box = QWidget()
-        box_layout = QHBoxLayout(box)
-        box_layout.setContentsMargins(0, 0, 0, 0)
-        box_layout.addWidget(fid, 1)
-        box_layout.addWidget(sweep, 1)
+        fid.setFlat(True)
+        sweep.setFlat(True)
+        box = QTabWidget()  # one above the other's tab: the curves above keep their height
+        box.setDocumentMode(True)
+        box.addTab(fid, "FID and Inception Score")
+        box.addTab(sweep, "Dropout sweep")
+        fid.setTitle("")
+        sweep.setTitle("FID per discriminator dropout rate")
         return box
 
-    # ---- the config ---------------------------------------------------------------------
     # ---- the config -----------------------------------------------------------------------
     @property
     def widgets(self) -> dict[str, QWidget]:
@@ -293,6 +305,7 @@ class GanLabPanel(QWidget):
         self.pause_button.setEnabled(training and not self.runner.stopping)
         self.pause_button.setText("Resume" if self.runner.paused else "Pause")
         self.stop_button.setEnabled(training and not self.runner.stopping)
+        self.stop_button.setText("Stopping…" if training and self.runner.stopping else "Stop")
         try:
             parse_rates(self.rates_edit.text())
             rates_ok = True
@@ -328,7 +341,8 @@ class GanLabPanel(QWidget):
     def stop_training(self) -> None:
         if self.runner.running and not self.runner.stopping:
             self.runner.stop()
-            self.status_label.setText("Stopping after the current step…")
+            self.status_label.setText("Stopping… (the current step ends, then the generator and its last "
+                                      "samples are saved: this can take a few seconds)")
             self._update_controls()
 
     @Slot()
@@ -340,7 +354,7 @@ class GanLabPanel(QWidget):
             self.status_label.setText("Training…")
         else:
             self.runner.pause()
-            self.status_label.setText("Paused (the run waits between two steps)")
+            self.status_label.setText("Pausing after the current step…")
         self._update_controls()
 
     def _set_running(self) -> None:
@@ -358,7 +372,8 @@ class GanLabPanel(QWidget):
     def _show_event(self, event) -> None:
         if isinstance(event, GanStep):
             self.live.add_step(event)
-            if event.step % 10 == 0 or event.step == self._steps:
+            if (event.step % 10 == 0 or event.step == self._steps) and not (
+                    self.runner.stopping or self.runner.paused):  # "Stopping…" and "Paused" stay readable
                 self.status_label.setText(
                     f"Step {event.step} of {self._steps}: d_loss {event.d_loss:.3f}, g_loss {event.g_loss:.3f}, "
                     f"D(real) {event.d_real:.2f}, D(fake) {event.d_fake:.2f}")
@@ -380,13 +395,16 @@ class GanLabPanel(QWidget):
                                              f"(features: {event.network})")
         elif isinstance(event, Message):
             self.log_message.emit(event.level, event.text)
+            if event.text == "Paused" and self.runner.paused:  # the step under way has ended
+                self.status_label.setText("Paused (the run waits between two steps)")
 
     @Slot(object)
     def _on_finished(self, result) -> None:
         self.last_result = result
         if isinstance(result, RunFinished):
             text = "Stopped" if result.stopped else "Finished"
-            self.status_label.setText(f"{text} after {result.epochs_done} steps. Saved in {result.run_dir}")
+            self.status_label.setText(f"{text} after {result.epochs_done} steps. Saved in "
+                                      f"{breakable(result.run_dir)}")
             self.log_message.emit("success", f"GAN {text.lower()} after {result.epochs_done} steps: {result.run_dir}")
         else:
             title = {"diverged": "Training collapsed", "invalid": "Cannot train"}.get(result.kind, "Training failed")

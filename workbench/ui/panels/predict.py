@@ -19,13 +19,11 @@ from PySide6.QtCore import QSize, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -34,15 +32,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.ui.images import to_icon, to_pixmap
+from workbench.core.base.images import TRAINED_EXTENSIONS
+from workbench.ui.cam_view import CamView
+from workbench.ui.images import to_icon
 from workbench.ui.run_chooser import RunChooser
 from workbench.ui.tasks import model_jobs
 from workbench.ui.tasks.background import BackgroundJobs
 
 RESULT_COLUMNS = ("Image", "Prediction", "Probability", "Entropy", "Top classes")
 TOPK_COLUMNS = ("Class", "Probability", "± spread")
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
-PREVIEW_PX = 280
+# What training accepts (JPEG, PNG, BMP, GIF): a TIFF or WebP would be predicted but could never be trained on.
+IMAGE_FILTER = ("Images (" + " ".join(f"*{e}" for e in sorted(TRAINED_EXTENSIONS)) + ");;All files (*)")
+PREVIEW_PX = 180  # the smallest the preview gets (the window fits 1024x700)
+PREVIEW_RENDER_PX = 280  # the size the image and its Grad-CAM are drawn at
 
 
 def entropy_of(prediction) -> float | None:
@@ -120,10 +122,12 @@ class PredictPanel(QWidget):
         row.addWidget(self.chooser, 1)
         row.addWidget(self.open_images_button)
         row.addWidget(self.open_folder_button)
-        row.addWidget(self.top_k)
-        row.addWidget(QLabel("Monte-Carlo passes"))
-        row.addWidget(self.mc_passes)
-        row.addWidget(self.predict_button)
+        options = QHBoxLayout()  # a second row: the window stays usable at 1024 px wide
+        options.addWidget(self.top_k)
+        options.addWidget(QLabel("Monte-Carlo passes"))
+        options.addWidget(self.mc_passes)
+        options.addStretch(1)
+        options.addWidget(self.predict_button)
 
         self.status = QLabel("Drop images or a folder here, or open them.")
         self.status.setWordWrap(True)
@@ -143,17 +147,9 @@ class PredictPanel(QWidget):
         header.setSectionResizeMode(len(RESULT_COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._on_selection_changed)
 
-        self.preview = QLabel()
-        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumSize(PREVIEW_PX, PREVIEW_PX)
-        self.preview.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.preview.setStyleSheet("background: #f1f5f9; border-radius: 4px")
-        self.show_cam = QCheckBox("Grad-CAM: where the model looked for its top class")
-        self.show_cam.setChecked(True)
-        self.show_cam.toggled.connect(self._show_preview)
-        self.cam_status = QLabel()
-        self.cam_status.setWordWrap(True)
-        self.cam_status.setObjectName("hint")
+        # The image with its heat map, the colour scale ("low ... high") and a caption (ui/cam_view.py).
+        self.cam_view = CamView(PREVIEW_PX, PREVIEW_RENDER_PX)
+        self.preview, self.show_cam, self.cam_status = self.cam_view.preview, self.cam_view.show_cam, self.cam_view.caption
         self.topk_table = QTableWidget(0, len(TOPK_COLUMNS))
         self.topk_table.setHorizontalHeaderLabels(TOPK_COLUMNS)
         self.topk_table.verticalHeader().setVisible(False)
@@ -169,9 +165,7 @@ class PredictPanel(QWidget):
         detail_layout = QVBoxLayout(detail)
         detail_layout.setContentsMargins(0, 0, 0, 0)
         detail_layout.addWidget(self.detail_title)
-        detail_layout.addWidget(self.preview, 3)
-        detail_layout.addWidget(self.show_cam)
-        detail_layout.addWidget(self.cam_status)
+        detail_layout.addWidget(self.cam_view, 3)
         detail_layout.addWidget(self.topk_table, 2)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.table)
@@ -183,6 +177,7 @@ class PredictPanel(QWidget):
         layout.setContentsMargins(8, 8, 8, 8)
         layout.setSpacing(6)
         layout.addLayout(row)
+        layout.addLayout(options)
         layout.addWidget(self.status)
         layout.addWidget(splitter, 1)
         self._update_controls()
@@ -364,8 +359,7 @@ class PredictPanel(QWidget):
         self.topk_table.setRowCount(0)
         self.cam = None
         self._cam_wanted = None
-        self.preview.clear()
-        self.cam_status.setText("")
+        self.cam_view.clear()
         if prediction is None:
             self.detail_title.setText("")
             return
@@ -412,7 +406,6 @@ class PredictPanel(QWidget):
             self._cams[key] = cam
             if key == self._cam_wanted:
                 self.cam = cam
-                self.cam_status.setText(f"Grad-CAM for '{cam.class_name}': the bright areas raised its score most.")
                 self._show_preview()
         self._next_cam()
 
@@ -427,7 +420,6 @@ class PredictPanel(QWidget):
 
     @Slot()
     def _show_preview(self) -> None:
-        if self.cam is None:
-            return
-        rgb = self.cam.overlay if self.show_cam.isChecked() else self.cam.image
-        self.preview.setPixmap(to_pixmap(rgb, PREVIEW_PX))
+        if self.cam is not None:
+            self.cam_view.set_cam(self.cam, f"Grad-CAM for '{self.cam.class_name}': "
+                                            "the bright areas raised its score most.")

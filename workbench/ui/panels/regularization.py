@@ -34,6 +34,17 @@ DROPOUT_KINDS = (
     ("alpha", "Alpha (keeps SELU statistics)"),
     ("dropblock", "DropBlock (square regions)"),
 )
+DROPOUT_NAMES = {  # a kind in a sentence: "Applied standard dropout at rate 0.2"
+    "dropout": "standard dropout", "spatial": "spatial dropout", "gaussian": "Gaussian dropout",
+    "alpha": "alpha dropout", "dropblock": "DropBlock",
+}
+
+
+def dropout_kind_label(kind: str) -> str:
+    """The kind as the Regularization control names it ("Standard"), for tables."""
+    return dict(DROPOUT_KINDS).get(kind, kind).split(" (")[0]
+
+
 # One sentence per kind: the combo's tooltips and the line under it (the Dropout lab uses them too).
 DROPOUT_HELP = {
     "dropout": "Zeroes single activations at random and scales up the rest; the usual choice on the "

@@ -48,6 +48,7 @@ from workbench.core.runs.listing import (
     run_time,
 )
 from workbench.core.runs.store import CONFIG_FILE, RunRecord, delete_run, rename_run
+from workbench.ui.panels.report_action import ReportAction
 from workbench.ui.run_curves import RunCurves
 from workbench.ui.tasks.background import BackgroundJobs
 
@@ -132,6 +133,7 @@ class RunsPanel(QWidget):
             "Save the run's trained backbone under a name, to start other runs from it "
             "(Backbone panel: Saved)")
         self.save_backbone_action.triggered.connect(self.save_backbone_selected)
+        self.report_action = ReportAction(self)  # a self-contained HTML report, on a model job
         self.show_folder_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon),
                                           "Show folder", self)
         self.show_folder_action.setToolTip("Open the run's folder in the file manager")
@@ -140,7 +142,7 @@ class RunsPanel(QWidget):
         toolbar = QToolBar()
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for action in (self.refresh_action, None, self.run_again_action, self.evaluate_action, self.export_action,
-                       self.save_backbone_action, None, self.rename_action, self.delete_action,
+                       self.report_action, self.save_backbone_action, None, self.rename_action, self.delete_action,
                        self.show_folder_action):
             if action is None:
                 toolbar.addSeparator()
@@ -159,9 +161,11 @@ class RunsPanel(QWidget):
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COLUMNS.index("Name"), QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(True)  # names keep their whole width; the table scrolls sideways instead
+        self.table.setMinimumHeight(22 * 6 + 28)  # six rows at least
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        for action in (self.run_again_action, self.evaluate_action, self.export_action, self.save_backbone_action,
+        for action in (self.run_again_action, self.evaluate_action, self.export_action, self.report_action,
+                       self.save_backbone_action,
                        self.rename_action, self.delete_action, self.show_folder_action, self.refresh_action):
             self.table.addAction(action)
         self.table.itemSelectionChanged.connect(self._on_selection_changed)
@@ -182,8 +186,9 @@ class RunsPanel(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
         splitter.addWidget(self.curves)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(0, 3)  # the list gets more rows, the curves stay readable
+        splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -314,6 +319,7 @@ class RunsPanel(QWidget):
         self.evaluate_action.setEnabled(model_ok)
         self.export_action.setEnabled(model_ok)
         self.save_backbone_action.setEnabled(model_ok)
+        self.report_action.setEnabled(usable and not self._training)
         self.delete_action.setEnabled(bool(records) and not active)
         self.show_folder_action.setEnabled(single is not None)
         busy = " (not while a run trains)" if self._training else ""
@@ -410,6 +416,7 @@ class RunsPanel(QWidget):
         self._save_jobs.failed.connect(self._on_backbone_failed)
         if cancel is not None:
             self._save_cancel = cancel
+        self.report_action.set_model_jobs(pool, cancel)
 
     @Slot()
     def save_backbone_selected(self) -> None:

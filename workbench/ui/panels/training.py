@@ -44,7 +44,7 @@ class TrainingPanel(ConfigPanel):
         self.tensorboard_box: QMessageBox | None = None
         form = self.add_group("Schedule")
         self.run_name = QLineEdit()
-        self.run_name.setPlaceholderText("optional: names the run folder")
+        self.run_name.setPlaceholderText("empty: the dataset folder and backbone")
         self.bind("name", self.run_name, "Run name")
         form.addRow("Run name", self.run_name)
         self.epochs = _spin(1_000_000)
@@ -92,8 +92,9 @@ class TrainingPanel(ConfigPanel):
         self.flip = QCheckBox("Flip left-right")
         self.bind("data.augment.flip", self.flip, "Flip")
         form.addRow(self.flip)
-        self.rotation = ToggleAmount("Rotate (fraction of a full turn)")
-        self.bind("data.augment.rotation", self.rotation, "Rotation")
+        self.rotation = ToggleAmount("Rotate (share of a turn)")
+        self.bind("data.augment.rotation", self.rotation, "Rotation",
+                  "Turn each training image by a random angle up to this fraction of a full turn.")
         form.addRow(self.rotation)
         self.zoom = ToggleAmount("Zoom in and out")
         self.bind("data.augment.zoom", self.zoom, "Zoom")
@@ -103,8 +104,9 @@ class TrainingPanel(ConfigPanel):
         form.addRow(self.contrast)
 
         form = self.add_group("Stopping and saving")
-        self.early_stopping = QCheckBox("Stop early when the monitored value stops improving")
-        self.bind("training.early_stopping", self.early_stopping, "Early stopping")
+        self.early_stopping = QCheckBox("Stop early when it stops improving")
+        self.bind("training.early_stopping", self.early_stopping, "Early stopping",
+                  "Stop the run when the monitored value has not improved for 'patience' epochs.")
         form.addRow(self.early_stopping)
         self.patience = _spin(100_000)
         self.patience.setSuffix(" epochs")
@@ -120,11 +122,12 @@ class TrainingPanel(ConfigPanel):
         self.bind("training.divergence_factor", self.divergence, "Divergence limit",
                   "Stop the run when the loss grows past this many times its first value (or is not a number).")
         form.addRow("Stop if loss grows ×", self.divergence)
-        self.tensorboard = QCheckBox("Write TensorBoard logs into the run folder")
+        self.tensorboard = QCheckBox("TensorBoard logs")
         self.bind("training.tensorboard", self.tensorboard, "TensorBoard",
-                  "Keras's TensorBoard callback writes the curves (and weight histograms) of each epoch into "
+                  "Write TensorBoard logs into the run folder: Keras's TensorBoard callback writes the curves (and weight histograms) of each epoch into "
                   "<run folder>/tensorboard.")
-        self.tensorboard_button = QPushButton("How to open them…")
+        self.tensorboard_button = QPushButton("How to open…")
+        self.tensorboard_button.setToolTip("The command that opens the runs' TensorBoard logs")
         self.tensorboard_button.clicked.connect(self.show_tensorboard_command)
         form.addRow(self.tensorboard, self.tensorboard_button)
 

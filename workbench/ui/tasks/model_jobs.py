@@ -149,30 +149,46 @@ class GradCamResult:
     class_name: str
     image: np.ndarray  # RGB uint8, as the model sees it but at preview size
     overlay: np.ndarray  # the image with the heat map over it
+    feature_size: tuple[int, int] = (0, 0)  # the cells of the model's last feature map
+    note: str = ""  # said when that feature map is too coarse to explain much
+    legend: np.ndarray | None = None  # the colour scale, low to high, as a (1, N, 3) RGB strip
 
 
 def grad_cam(run_dir: str, path: str, class_name: str, cancel: threading.Event | None = None) -> GradCamResult:
-    """Grad-CAM for `class_name` on one image, computed at the model's input size, shown at preview size."""
+    """Grad-CAM for `class_name` on one image, computed at the model's input size and upsampled
+    smoothly (bilinear) to the preview size it is shown at, with its colour scale and a coarse-map note."""
     from workbench.core.analysis import gradcam
+    from workbench.core.analysis.predict import read_image
     from workbench.core.data.decode import load_image
 
     with holding_keras(cancel):
         run = run_model(run_dir)
-        model_image = load_image(path, run.image_size)  # exactly what the model saw when predicting
+        model_image, problem = read_image(path, run.image_size)  # exactly what the model saw when predicting
+        if model_image is None:
+            raise OSError(problem)
         index = run.class_names.index(class_name)
-        heat = gradcam.grad_cam(run.model, model_image, index)
-    preview = load_image(path, max(PREVIEW_SIZE, run.image_size))
-    return GradCamResult(path, class_name, preview, gradcam.overlay(preview, heat))
+        preview = load_image(path, max(PREVIEW_SIZE, run.image_size))
+        cam = gradcam.grad_cam_map(run.model, model_image, index, size=preview.shape[:2])
+    return GradCamResult(path, class_name, preview, gradcam.overlay(preview, cam.heatmap),
+                         cam.feature_size, cam.note, gradcam.colour_scale())
 
 
 # ---- export -----------------------------------------------------------------------------------
 
-def export(run_dir: str, fmt: str, cancel: threading.Event | None = None) -> Any:
+def export(run_dir: str, fmt: str, cancel: threading.Event | None = None, int8_io: str = "int8") -> Any:
     """export_run (with its reload-and-compare check): an ExportResult."""
     from workbench.core.analysis.export import export_run
 
+    with holding_keras(cancel):  # the loaded model is reused: one load for several formats
+        return export_run(run_model(run_dir), fmt, int8_io=int8_io)
+
+
+def report(run_dir: str, out: str | None = None, cancel: threading.Event | None = None) -> Any:
+    """The run's self-contained HTML report (core.analysis.report.write_report): a ReportResult."""
+    from workbench.core.analysis.report import write_report
+
     with holding_keras(cancel):
-        return export_run(run_model(run_dir), fmt)  # the loaded model is reused: one load for several formats
+        return write_report(run_dir, out, run=run_model(run_dir))
 
 
 def compute_run_fid(run_dir: str, evaluation, cancel: threading.Event):
