@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.base.events import GanSamples, GanStep
 from workbench.core.runs.gan_sweeps import GanSweepResult
+from workbench.ui.plot_export import add_export_menu
 from workbench.ui.plots import drawn_points
 
 REDRAW_MS = 50
@@ -64,6 +65,7 @@ def make_plot(title: str, left: str) -> pg.PlotWidget:
     item.setDownsampling(auto=True, mode="peak")
     item.setClipToView(True)
     item.setMenuEnabled(False)
+    add_export_menu(widget, "gan-" + left.split()[0].strip("'"))
     return widget
 
 

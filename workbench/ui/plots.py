@@ -21,6 +21,7 @@ from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from workbench.core.base.events import BatchEnd, EpochEnd
+from workbench.ui.plot_export import add_export_menu
 
 TRAIN_COLOR = "#2563eb"
 VAL_COLOR = "#ea580c"
@@ -44,6 +45,7 @@ class MetricPlot(pg.PlotWidget):
         for axis in ("left", "bottom"):
             item.getAxis(axis).setStyle(maxTickLevel=1)  # the finest grid level cost most of each repaint
         item.setMenuEnabled(False)
+        self.export_menu = add_export_menu(self, metric)
         # No antialiasing on the long batch curve: a noisy curve of 100,000 points took ~1.4 s per
         # repaint with it and ~30 ms without (benchmarks/bench_plot.py).
         self.batch_curve = item.plot(pen=pg.mkPen(BATCH_COLOR, width=1), antialias=False)

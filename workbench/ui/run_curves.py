@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from workbench.core.runs.listing import overlay_label, run_label
 from workbench.core.runs.store import RunRecord
+from workbench.ui.plot_export import add_export_menu
 from workbench.ui.plots import TRAIN_COLOR, VAL_COLOR
 
 # Distinct on white and for the common colour-vision deficiencies (Okabe-Ito, then Tableau).
@@ -60,6 +61,7 @@ class RunCurves(QWidget):
             item.setLabel("bottom", "epoch")
             item.showGrid(x=True, y=True, alpha=0.2)
             item.setMenuEnabled(False)
+            add_export_menu(plot, f"runs-{metric}")
             self.plots[metric] = plot
             row.addWidget(plot)
         self.legend = QLabel()

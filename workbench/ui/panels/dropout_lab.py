@@ -52,6 +52,7 @@ from workbench.ui.panels.regularization import (
     DROPOUT_NAMES,
     dropout_kind_label,
 )
+from workbench.ui.plot_export import add_export_menu
 from workbench.ui.plots import drawn_points
 from workbench.ui.tasks.runner import SWEEP, TaskFunction, TaskRunner
 
@@ -165,6 +166,7 @@ class DropoutLabPanel(QWidget):
         item.setLabel("left", "val_loss")
         item.showGrid(x=True, y=True, alpha=0.2)
         item.setMenuEnabled(False)
+        add_export_menu(self.plot, "dropout-sweep-val_loss")
         self.legend = item.addLegend(offset=(-10, 10))
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
