@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from workbench import cli
 from workbench.core.config.run import RunConfig, save_config
@@ -130,14 +131,15 @@ def test_a_run_that_fails_mid_way_exits_1_and_keeps_its_folder(make_image_tree, 
     assert summary["status"] == "failed" and len(read_metrics(run)) < 30
 
 
-def test_ctrl_c_stops_the_run_keeps_its_work_and_exits_130(image_tree, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; timeout, Slurm, Kubernetes
+def test_ctrl_c_stops_the_run_keeps_its_work_and_exits_130(image_tree, tmp_path, signum):
     path = write_config(tmp_path, image_tree, **{"training.epochs": 200})
     runs, log_path = tmp_path / "runs", tmp_path / "child.log"
     with open(log_path, "wb") as log:
         child = start_train(path, runs, log)
         try:
             run = wait_for_first_epoch(child, runs, log_path)
-            child.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal sends
+            child.send_signal(signum)
             child.wait(120)
         finally:
             if child.poll() is None:

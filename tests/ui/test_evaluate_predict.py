@@ -134,6 +134,22 @@ def test_export_as_keras_shows_the_path_size_and_check(make_window, qtbot, train
     assert "Exported keras" in window.log.text()
 
 
+def test_export_goes_into_the_folder_the_user_chooses(make_window, qtbot, trained_run, tmp_path):
+    window = make_window(runs_dir=trained_run.parent)
+    window.runs_panel.select_runs([trained_run])
+    window.runs_panel.export_action.trigger()
+    dialog = window.export_dialog
+    dialog.set_format("keras")
+    chosen = tmp_path / "to-ship"
+    dialog.folder.setValue(str(chosen))
+    assert dialog.target.text() == str(chosen / "model.keras")
+    assert dialog.start()
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=JOB_TIMEOUT_MS)
+    assert dialog.result is not None and dialog.result.ok, dialog.message.text()
+    assert Path(dialog.result.path) == chosen / "model.keras" and (chosen / "model.keras").is_file()
+    assert (chosen / "labels.txt").is_file()
+
+
 def test_export_dialog_offers_onnx_and_int8_with_its_input_type(make_window, qtbot, trained_run):
     window = make_window(runs_dir=trained_run.parent)
     window.runs_panel.select_runs([trained_run])

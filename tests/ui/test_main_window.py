@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 
@@ -44,12 +45,13 @@ def test_building_the_window_does_not_import_tensorflow(tmp_path):
     assert out.stdout.split() == ["False", "False"], out.stdout + out.stderr
 
 
-def test_first_launch_config_is_ready_to_train_offline():
+def test_first_launch_config_is_ready_to_train_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # offline: no ImageNet file in the Keras cache
     config = first_launch_config()
     assert config.data.folder == str(resource_path("demo"))
     assert config.backbone.name == "MobileNetV2" and config.backbone.width == 0.35
     assert config.data.image_size <= 96 and 1 <= config.training.epochs <= 10
-    assert config.backbone.weights in ("imagenet", "file")
+    assert config.backbone.weights == "file" and Path(config.backbone.weights_file).is_file()
     assert config.freeze.policy == "all"  # features cached: the head trains in seconds
 
 

@@ -3,7 +3,8 @@
 Exit codes: 0 success, 1 the run failed or diverged (or an export failed its check, or a sweep's
 results table could not be written),
 2 bad input (config, dataset, arguments, a missing run or model, unreadable images),
-130 stopped with Ctrl-C (the run folder keeps what was trained).
+130 stopped with Ctrl-C or SIGTERM (the run folder keeps what was trained; a second signal aborts at once).
+A worker of a multi-worker cluster (TF_CONFIG) whose peer fails exits 1 within bounded time (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from workbench.cli.common import (
 )
 from workbench.cli.models import cmd_evaluate, cmd_export, cmd_predict, cmd_scan
 from workbench.cli.runs import add_run_commands
-from workbench.cli.training import cmd_gan, cmd_sweep, cmd_train
+from workbench.cli.training import cmd_compare, cmd_gan, cmd_sweep, cmd_train
 from workbench.core.config.export import FORMATS, INT8_IO
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "main"]
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     if args.command in NEEDS_TENSORFLOW:
+        from workbench.core.engine.devices import before_tensorflow_import
+
+        before_tensorflow_import()  # a multi-worker process's settings (TF_CONFIG), read when TensorFlow loads
         import_tensorflow_quietly()
     return args.func(args)
 
@@ -59,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="continue a stopped, failed or killed run (a run folder or run id) from its last "
                             "checkpoint, in its own folder and with its own config")
     train.set_defaults(func=cmd_train)
+
+    compare = sub.add_parser("compare", help="train a config with its pretrained backbone, then the same "
+                                             "architecture re-initialised (zero-init), and compare them")
+    compare.add_argument("config", help="path to a config .json whose backbone starts from ImageNet or a file")
+    compare.add_argument("--runs-dir", help="where the two run folders go (default: the GUI's runs folder)")
+    compare.set_defaults(func=cmd_compare)
 
     scan = sub.add_parser("scan", help="check a folder of images (one sub-folder per class)")
     scan.add_argument("folder")

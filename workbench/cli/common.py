@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -39,22 +37,12 @@ def resolve_run(run: str, runs_dir: str | None) -> Path | None:
     return None
 
 
-@contextlib.contextmanager
-def ctrl_c_stops(saying: str) -> Iterator[threading.Event]:
-    """A stop event that Ctrl-C sets (the run ends cleanly and keeps its work); twice aborts."""
-    stop = threading.Event()
+def ctrl_c_stops(saying: str) -> contextlib.AbstractContextManager[threading.Event]:
+    """A stop event that Ctrl-C (SIGINT) or SIGTERM sets: the run ends cleanly, keeps its work and the
+    command exits 130; a second signal aborts at once (core/process/signals.py)."""
+    from workbench.core.process.signals import stop_on_signals
 
-    def on_sigint(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        err(f"\n{saying} (press Ctrl-C again to abort)...")
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    return stop_on_signals(saying, announce=err)
 
 
 def print_problems(header: str, problems) -> int:

@@ -60,6 +60,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if result.stopped else EXIT_OK
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Transfer against zero-init, as the GUI's "Compare with zero-init": two runs, one after the other."""
+    from workbench.core.config.comparison import comparison_configs, why_not_comparable
+    from workbench.core.runs.listing import best_val_accuracy
+    from workbench.core.runs.store import load_run
+    from workbench.core.train import run as training
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return print_problems(f"error: cannot use config {args.config}:", exc.problems)
+    problems = validate(config)
+    if problems:
+        return print_problems(f"error: the config {args.config} has problems:", problems)
+    reason = why_not_comparable(config)
+    if reason:
+        err(f"error: {reason}")
+        return EXIT_BAD_INPUT
+    scores = []
+    with ctrl_c_stops("Stopping after this batch; the comparison ends") as stop:
+        for run_config in comparison_configs(config):
+            print(f"== {run_config.name}", flush=True)
+            result = training.run(run_config, ProgressPrinter(sys.stdout), stop, runs_dir=args.runs_dir)
+            if isinstance(result, RunFailed):
+                err(f"The comparison ended: {run_config.name} failed")
+                return EXIT_BAD_INPUT if result.kind == "invalid" else EXIT_FAILED
+            if result.stopped:
+                return EXIT_INTERRUPTED
+            scores.append((run_config.name, best_val_accuracy(load_run(result.run_dir)), result.run_dir))
+    width = max(len(name) for name, _, _ in scores)
+    print("\nBest validation accuracy:")
+    for name, best, run_dir in scores:
+        print(f"  {name:<{width}}  {'-' if best is None else f'{best:.3f}'}  {run_dir}")
+    return EXIT_OK
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from workbench.core.config import sweep as sweep_config
     from workbench.core.runs import sweeps as sweep_results

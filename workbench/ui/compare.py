@@ -14,33 +14,8 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal, Slot
 
 from workbench.core.base.events import RunFailed, RunFinished
+from workbench.core.config.comparison import comparison_configs, why_not_comparable
 from workbench.core.config.run import RunConfig
-from workbench.core.config.validate import validate
-
-TRANSFER_SUFFIX = " (transfer)"
-ZERO_SUFFIX = " (zero-init)"
-
-
-def comparison_configs(config: RunConfig) -> tuple[RunConfig, RunConfig]:
-    """The two configs: as configured, and zero transfer (same architecture, random weights)."""
-    base = config.name.strip() or config.backbone.name
-    transfer = config.replace(name=f"{base}{TRANSFER_SUFFIX}")
-    zero = config.replace(**{"name": f"{base}{ZERO_SUFFIX}", "backbone.transfer": "zero",
-                             "backbone.weights": "none"})
-    return transfer, zero
-
-
-def why_not_comparable(config: RunConfig) -> str:
-    """Why the config cannot be compared with zero-init, or "" when it can."""
-    from workbench.core.config.derived import is_pretrained
-
-    if not is_pretrained(config.backbone):
-        return ("The backbone already starts from random weights (zero transfer): choose ImageNet or a "
-                "weights file in the Backbone panel to compare transfer with zero-init.")
-    problems = validate(comparison_configs(config)[1], check_paths=False)
-    if problems:
-        return "The zero-init run's settings have a problem: " + "; ".join(str(p) for p in problems[:3])
-    return ""
 
 
 class TransferComparison(QObject):

@@ -137,6 +137,10 @@ class TrainingConfig:
     monitor: str = "val_loss"
     divergence_factor: float = 10.0  # stop when the smoothed loss stays this many times above its lowest (or chance level)
     tensorboard: bool = False  # also write TensorBoard logs into the run folder (tensorboard/)
+    # Experiment tracking (optional, needs the "mlflow" extra): parameters, per-epoch metrics and the
+    # model go to MLflow. An empty URI means a SQLite store beside the run folders (mlflow.db).
+    mlflow: bool = False
+    mlflow_uri: str = ""
     # Two-phase fine-tuning: `phase1_epochs` with the whole backbone frozen (head only), then
     # the freeze policy's layers unfreeze and training goes on at learning_rate * finetune_lr_factor.
     two_phase: bool = False

@@ -196,6 +196,9 @@ def warnings(config: RunConfig) -> list[Problem]:
         found.append(Problem("training.label_smoothing",
                              f"{t.label_smoothing:g} smooths the targets so much that the classes blur (0.1 is "
                              f"common)"))
+    if t.mlflow and importlib.util.find_spec("mlflow") is None:
+        found.append(Problem("training.mlflow", "MLflow is not installed, so this run will not be tracked: "
+                                                "pip install 'workbench[mlflow]'"))
     if 0.8 < dr.rate < 1.0:
         found.append(Problem("dropout.rate", f"{dr.rate:g} drops most activations: the model may not learn "
                                              f"(0.2 to 0.5 is common)"))

@@ -3,10 +3,9 @@
 Two decoders, one per kind of file, chosen once per file from its header (`pillow_reason`):
 
 - native: JPEG, PNG, GIF and BMP files that tf.io decodes as Pillow would (8-bit RGB or grey,
-  no EXIF rotation, no transparency, no palette BMP, intact ending) are decoded inside the
-  tf.data graph (`decode_native`: tf.io decode, JPEG at Pillow's draft scale, then
-  `tf.image.resize(bilinear, antialias=True)` rounded to uint8); no Python per image but a
-  checked read of the bytes.
+  no EXIF rotation, no transparency, no palette BMP, intact ending) are read and decoded inside
+  the tf.data graph (`decode_native`: tf.io decode, JPEG at Pillow's draft scale, then
+  `tf.image.resize` bilinear, rounded to uint8): no Python per image.
 - Pillow (`load_image`): everything else (CMYK JPEG, 16-bit PNG, palette with transparency,
   EXIF-rotated files, palette or compressed BMP, GIF frames smaller than the canvas): JPEG draft,
   then `Image.resize(BILINEAR, reducing_gap=3.0)`.
@@ -165,7 +164,8 @@ def native_format(data: bytes) -> str | None:
     """"JPEG", "PNG", "GIF" or "BMP" when the bytes begin and end as a whole file of it; else None.
 
     A PNG's chunks are checked against their CRCs (libpng refuses a bad one, Pillow does not).
-    Cheap next to decoding: what tells, while training, that a file changed after the scan.
+    Cheap next to decoding; a file that fails it (trailing data, a bad CRC Pillow tolerates) takes
+    the Pillow route.
     """
     if data.startswith(b"\xff\xd8\xff"):
         return "JPEG" if data.rstrip(b"\0").endswith(b"\xff\xd9") else None
@@ -223,29 +223,20 @@ def pillow_flags(paths: Sequence[str]) -> list[bool]:
         return list(pool.map(needs_pillow, paths, chunksize=16))
 
 
-def read_checked(path: str) -> tuple[bytes | None, str]:
-    """A native file's bytes, or (None, why not) when it is gone or no longer a whole image."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        return None, str(exc) or type(exc).__name__
-    if native_format(data) is None:
-        return None, check_image(path) or "the file changed after the scan: it is no longer a whole JPEG, PNG, GIF or BMP"
-    return data, ""
-
-
 # ---- the native decoder and the one reader every path uses ------------------------------------
 
-def decode_native(contents: Any, image_size: int) -> Any:
-    """tf.string (a JPEG, PNG, GIF or BMP file) -> uint8 [S, S, 3], inside a TensorFlow graph.
+def decode_native(contents: Any, image_size: int, dtype: str = "uint8") -> Any:
+    """tf.string (a JPEG, PNG, GIF or BMP file) -> [S, S, 3] of 0..255 integers, inside a TensorFlow graph.
 
     A JPEG is decoded at the DCT scale Pillow's draft picks (the largest of 1/8, 1/4, 1/2 that
-    keeps both sides >= S); a GIF gives its first frame. Then `tf.image.resize` (half-pixel centres,
-    as Pillow): shrinking, "area" (a box filter over the pixels each output pixel covers: antialiased
-    at +0.26 ms for 500x375 -> 224, where bilinear with antialias=True costs +1.6 ms; measured in
-    docs/measured.md); enlarging, bilinear (Pillow's BILINEAR too); one side shrinking and the other
-    growing, bilinear with antialiasing. Rounded to uint8; an image already S x S is kept as it is.
+    keeps both sides >= S); a GIF gives its first frame. Then `tf.image.resize` bilinear with
+    half-pixel centres (as Pillow), without antialiasing, as a plain tf.io pipeline and Keras's
+    image_dataset_from_directory do: antialiasing (scale_and_translate) costs 2.07 ms for a
+    500x375 -> 224 resize against 0.44 ms (docs/measured.md), and under 3x every output pixel still
+    draws on most source pixels. A side that shrinks 3x or more (after a JPEG's DCT scaling: only
+    very wide or tall images) is resized with antialiasing. Rounded to whole levels, as `dtype`
+    ("uint8", or "float32" holding the same values, which spares a streaming pipeline two casts);
+    an image already S x S is kept as it is.
     """
     import tensorflow as tf
 
@@ -263,15 +254,13 @@ def decode_native(contents: Any, image_size: int) -> Any:
     image.set_shape([None, None, 3])
     sides = tf.shape(image)[:2]
 
-    def resized(method: str, antialias: bool = False) -> Any:
-        pixels = tf.image.resize(image, [image_size, image_size], method=method, antialias=antialias)
-        return tf.cast(tf.clip_by_value(tf.round(pixels), 0.0, 255.0), tf.uint8)
+    def resized(antialias: bool) -> Any:
+        pixels = tf.image.resize(image, [image_size, image_size], method="bilinear", antialias=antialias)
+        return tf.cast(tf.clip_by_value(tf.round(pixels), 0.0, 255.0), dtype)
 
     index = tf.where(tf.reduce_all(tf.equal(sides, image_size)), 0,
-                     tf.where(tf.reduce_all(sides >= image_size), 1,
-                              tf.where(tf.reduce_all(sides <= image_size), 2, 3)))
-    image = tf.switch_case(index, [lambda: image, lambda: resized("area"), lambda: resized("bilinear"),
-                                   lambda: resized("bilinear", antialias=True)])
+                     tf.where(tf.reduce_any(sides >= 3 * image_size), 2, 1))
+    image = tf.switch_case(index, [lambda: tf.cast(image, dtype), lambda: resized(False), lambda: resized(True)])
     image.set_shape([image_size, image_size, 3])
     return image
 
@@ -280,29 +269,20 @@ def graph_decoder(
     image_size: int,
     on_error: Callable[[str, str], Any] | None = None,
     on_read: Callable[[], Any] | None = None,
+    dtype: str = "uint8",
 ) -> Callable:
-    """fn(path: tf.string, pillow: tf.bool) -> (uint8 [S, S, 3], ok: tf.bool), for Dataset.map.
+    """fn(path: tf.string, pillow: tf.bool or bool) -> ([S, S, 3] `dtype`, ok: tf.bool), for Dataset.map.
 
-    The one reader of training, evaluation and prediction. A native file costs one small Python
-    call (reading its bytes, checked by `native_format`), then `decode_native`; a Pillow file one
-    call to `load_image`. A file that cannot be read gives ok=False and `on_error(path, reason)`.
+    The one reader of training, evaluation and prediction. A native file is read and decoded by
+    TensorFlow alone (`tf.io.read_file`, `decode_native`): no Python, no GIL. One that is gone or
+    damaged raises inside the graph, so the caller follows the map with `ignore_errors()` and
+    tells which files went missing (make_dataset counts them per pass, decode_files per call).
+    A Pillow file costs one call to `load_image` (with `on_read`); one that cannot be read gives
+    ok=False and `on_error(path, reason)`.
     """
     import tensorflow as tf
 
     blank = np.zeros((image_size, image_size, 3), np.uint8)
-
-    def read_bytes(path: bytes) -> tuple[bytes, bool]:
-        name = os.fsdecode(path)
-        try:
-            data, problem = read_checked(name)
-        finally:
-            if on_read is not None:
-                on_read()
-        if data is None:
-            if on_error is not None:
-                on_error(name, problem)
-            return b"", False
-        return data, True
 
     def read_pixels(path: bytes) -> tuple[np.ndarray, bool]:
         name = os.fsdecode(path)
@@ -317,17 +297,17 @@ def graph_decoder(
                 on_read()
 
     def native(path: Any) -> tuple[Any, Any]:
-        data, ok = tf.numpy_function(read_bytes, [path], [tf.string, tf.bool])
-        data.set_shape([])
-        ok.set_shape([])
-        return tf.cond(ok, lambda: decode_native(data, image_size), lambda: tf.constant(blank)), ok
+        return decode_native(tf.io.read_file(path), image_size, dtype), tf.constant(True)
 
     def with_pillow(path: Any) -> tuple[Any, Any]:
         image, ok = tf.numpy_function(read_pixels, [path], [tf.uint8, tf.bool])
-        return image, ok
+        return tf.cast(image, dtype), ok
 
     def decode(path: Any, pillow: Any) -> tuple[Any, Any]:
-        image, ok = tf.cond(pillow, lambda: with_pillow(path), lambda: native(path))
+        if isinstance(pillow, bool):  # every file takes one route: no tf.cond per image
+            image, ok = with_pillow(path) if pillow else native(path)
+        else:
+            image, ok = tf.cond(pillow, lambda: with_pillow(path), lambda: native(path))
         image.set_shape([image_size, image_size, 3])
         ok.set_shape([])
         return image, ok

@@ -78,9 +78,9 @@ class ReadCounter:
         self._lock = threading.Lock()
         self._count = 0
 
-    def add(self) -> None:
+    def add(self, count: int = 1) -> None:
         with self._lock:
-            self._count += 1
+            self._count += int(count)
 
     @property
     def count(self) -> int:
@@ -122,37 +122,45 @@ def make_dataset(
         flags = np.array(pillow_flags([p for p, _ in items]), dtype=bool)
     else:
         flags = np.array([p in pillow_paths for p, _ in items], dtype=bool)
-    ds = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(paths, tf.string, shape=[len(paths)]), flags.reshape(len(paths)), labels))
+    names = tf.constant(paths, tf.string, shape=[len(paths)])
+    indices = np.arange(len(paths), dtype=np.int64)
+    if len(flags) and (flags.all() or not flags.any()):
+        route = bool(flags[0])  # every file takes one route: a constant, no tf.cond per image
+        ds = tf.data.Dataset.from_tensor_slices((names, labels, indices))
+    else:
+        route = None
+        ds = tf.data.Dataset.from_tensor_slices(((names, labels, indices), flags.reshape(len(paths))))
     n = max(len(items), 1)
     if shuffle and not cache:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)  # shuffles names, not pixels
 
+    # Cached images stay uint8 (a quarter of the memory); streamed ones are float32 from the start.
+    pixels = tf.uint8 if cache else tf.float32
     read = graph_decoder(image_size, on_error=None if skip_counter is None else skip_counter.add,
-                         on_read=None if read_counter is None else read_counter.add)
+                         dtype=pixels.name)
 
-    def decode(path, pillow, label):
-        image, ok = read(path, pillow)
-        return image, label, ok
-
-    def was_read(image, label, ok):
-        return ok
-
-    def drop_flag(image, label, ok):
-        return image, label
+    if route is not None:
+        def decode(path, label, index):
+            image, ok = read(path, route)
+            return image, label, ok, index
+    else:
+        def decode(path_label_index, pillow):
+            image, ok = read(path_label_index[0], pillow)
+            return image, path_label_index[1], ok, path_label_index[2]
 
     def to_float(images, labels):
         return tf.cast(images, tf.float32), tf.one_hot(labels, num_classes, dtype=tf.float32)
 
-    # A file the checked read let through but tf.io still refuses (damage inside a JPEG, GIF or
-    # BMP after the scan) is dropped by ignore_errors and logged by tf.data, not counted.
-    ds = ds.map(decode, num_parallel_calls=autotune, deterministic=True).ignore_errors(log_warning=True)
-    ds = ds.filter(was_read).map(drop_flag)
+    # A native file gone or damaged since the scan raises inside the graph: ignore_errors drops
+    # it, and `accounted` tells which ones, once per pass, with no Python per image.
+    ds = ds.map(decode, num_parallel_calls=autotune, deterministic=True).ignore_errors()
+    ds = accounted(ds, [p for p, _ in items], image_size, batch_size, skip_counter, read_counter)
     if cache:
-        ds = ds.cache()  # uint8: a quarter of the memory of float32
+        ds = ds.unbatch().cache()  # uint8: a quarter of the memory of float32
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(to_float, num_parallel_calls=autotune, deterministic=True)
+        ds = ds.batch(batch_size)
+    ds = ds.map(to_float, num_parallel_calls=autotune, deterministic=True)
     if training and augment is not None and augment.enabled:
         augmenter = _augmenter(augment, seed)
 
@@ -164,6 +172,48 @@ def make_dataset(
         # Prefetching still overlaps augmentation with training.
         ds = ds.map(augmented)
     return ds.prefetch(autotune)
+
+
+def accounted(ds, paths: Sequence[str], image_size: int, every: int,
+              skip_counter: SkipCounter | None, read_counter: ReadCounter | None):
+    """(image, label, ok, index) -> batches of (images, labels) of the files read, noting what each pass skipped.
+
+    Batches hold `every` elements less those skipped (a batch is never empty). Per batch,
+    a sequential scan marks the indices that came through in a
+    bitmap and hands it to Python (one call per batch, none per image) with the count read;
+    an end marker appended to the stream closes the pass: every index missing from the bitmap
+    is a file that failed to decode, noted with its reason in words (check_image).
+    """
+    import tensorflow as tf
+
+    from workbench.core.data.decode import check_image
+
+    n = len(paths)
+    end = tf.data.Dataset.from_tensors((tf.zeros([image_size, image_size, 3], ds.element_spec[0].dtype),
+                                        tf.constant(0, tf.int32),
+                                        tf.constant(False), tf.constant(n, tf.int64)))
+
+    def note(seen: np.ndarray, count: np.int64, at_end: bool) -> bool:
+        if read_counter is not None and count:
+            read_counter.add(int(count))
+        if at_end and skip_counter is not None:
+            for i in np.flatnonzero(~seen[:n]):
+                skip_counter.add(paths[i], check_image(paths[i]) or "TensorFlow could not decode it")
+        return True
+
+    def step(seen, batch):
+        images, labels, ok, index = batch
+        seen = tf.tensor_scatter_nd_update(seen, index[:, None], tf.ones_like(index, tf.bool))
+        at_end = tf.reduce_any(tf.equal(index, n))
+        done = tf.numpy_function(note, [seen, tf.reduce_sum(tf.cast(index < n, tf.int64)), at_end], tf.bool)
+        with tf.control_dependencies([done]):
+            seen = tf.where(at_end, tf.zeros_like(seen), seen)
+        return seen, (tf.boolean_mask(images, ok), tf.boolean_mask(labels, ok))
+
+    def not_empty(images, labels):
+        return tf.shape(images)[0] > 0
+
+    return ds.concatenate(end).batch(every).scan(tf.zeros([n + 1], tf.bool), step).filter(not_empty)
 
 
 def _augmenter(augment: AugmentConfig, seed: int) -> Callable:

@@ -27,6 +27,10 @@ TensorFlow is imported inside functions only.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _installed = False
@@ -109,3 +113,50 @@ def any_worker(strategy: Any, flag: bool) -> bool:
 
     total = strategy.reduce("SUM", tf.constant(1.0 if flag else 0.0), axis=None)
     return float(total) > 0
+
+
+START_TIMEOUT_ENV = "WORKBENCH_CLUSTER_START_TIMEOUT"
+START_TIMEOUT = 600.0  # seconds a worker waits for the others to start
+
+
+def start_timeout() -> float:
+    try:
+        value = float(os.environ.get(START_TIMEOUT_ENV, "") or START_TIMEOUT)
+    except ValueError:
+        return START_TIMEOUT
+    return value if value > 0 else START_TIMEOUT
+
+
+@contextlib.contextmanager
+def start_watchdog(record_outcome: Callable[[str], Callable[[], None]], seconds: float | None = None,
+                   ) -> Iterator[None]:
+    """Bound the wait for the other workers while the strategy starts; past it, end this process.
+
+    TensorFlow's cluster start-up has no time limit on the task that leads the coordination
+    service (measured: worker 0 alone waited for ever), and it waits in C++ holding the GIL, so
+    no Python thread or signal handler runs until it returns (docs/measured.md). So the outcome
+    is written first: `record_outcome(text)` records the failure (the run's summary) and returns
+    a function that takes it back; faulthandler's C-level timer ends the process with status 1
+    when the wait outlasts `seconds`; a start that succeeds in time takes the record back.
+    Outside a cluster this does nothing.
+    """
+    import faulthandler
+
+    from workbench.core.engine.devices import worker_role
+
+    if not worker_role()[0]:
+        yield
+        return
+    seconds = start_timeout() if seconds is None else seconds
+    text = (f"The other workers of the cluster did not start within {seconds:g} s "
+            f"({START_TIMEOUT_ENV}): check TF_CONFIG, the ports and that every worker was started")
+    take_back = record_outcome(text)
+    print(f"Waiting up to {seconds:g} s for the other workers of the cluster to start", file=sys.stderr,
+          flush=True)
+    with open(os.devnull, "w") as quiet:  # the C-level timer's traceback would only be noise here
+        faulthandler.dump_traceback_later(seconds, exit=True, file=quiet)
+        try:
+            yield
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+    take_back()

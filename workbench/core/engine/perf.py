@@ -137,7 +137,8 @@ def make_input_wait_monitor(emit: Callable, message_type: type, clock: Callable[
 
 
 @contextlib.contextmanager
-def run_environment(training, emit: Callable, message_type: type, strategy_kind: str | None = None) -> Iterator:
+def run_environment(training, emit: Callable, message_type: type, strategy_kind: str | None = None,
+                    on_stuck: Callable[[str], Callable[[], None]] | None = None) -> Iterator:
     """Everything a run does happens inside: the precision policy and the distribution strategy's scope.
 
     The model is built and compiled (and fit) inside `strategy.scope()`, as tf.distribute
@@ -156,7 +157,9 @@ def run_environment(training, emit: Callable, message_type: type, strategy_kind:
         keras.backend.clear_session(free_memory=gc.isenabled())
         keras.mixed_precision.set_global_policy(policy)
         keras.utils.set_random_seed(training.seed)
-        strategy = devices.make_strategy(strategy_kind)
+        # A cluster's workers wait for each other here, bounded: `on_stuck(text)` records the failure first.
+        with distributed.start_watchdog(on_stuck or (lambda text: (lambda: None))):
+            strategy = devices.make_strategy(strategy_kind)
         if distributed.is_multi_worker(strategy):
             distributed.check_empty_batches()
             if not distributed.install_keras_fixes():

@@ -57,11 +57,13 @@ from workbench.core.engine.perf import make_input_wait_monitor
 from workbench.core.runs.store import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
+    SUMMARY_FILE,
     RunFolder,
     RunStore,
     load_run,
     tensorboard_command,
 )
+from workbench.core.train.tracking import MlflowTracker
 
 Emit = Callable[[Event], None]
 
@@ -121,7 +123,12 @@ def _run(config, emit: Emit, stop_event: threading.Event, pause_event, runs_dir,
 
     try:
         # clear_session, seed, precision policy, and the distribution strategy's scope for the whole run
-        with perf.run_environment(config.training, record, Message) as strategy:
+        def stuck(text: str):
+            """The cluster may never start: the run's summary says so until it has (engine/distributed.py)."""
+            folder.write_summary({"status": "failed", "reason": "", "error": text, "kind": "error"})
+            return lambda: (folder.path / SUMMARY_FILE).unlink(missing_ok=True)
+
+        with perf.run_environment(config.training, record, Message, on_stuck=stuck) as strategy:
             return _train(config, folder, record, stop_event, pause_event, resume=resume_from is not None,
                           strategy=strategy)
     except Exception as exc:  # noqa: BLE001 - every failure becomes an event
@@ -220,6 +227,11 @@ def _describe(exc: BaseException) -> tuple[str, str, str]:
     if isinstance(exc, DataUnavailable):
         return str(exc).splitlines()[0], str(exc), "error"
     name = type(exc).__name__
+    if name in ("UnavailableError", "DeadlineExceededError", "AbortedError") and devices.worker_role()[0]:
+        return ("Another worker of the cluster failed, was stopped or stopped answering, so this one stops too "
+                f"({name}). Start all workers again; the chief's run folder can be resumed", details, "error")
+    if isinstance(exc, distributed.EmptyBatchBug):
+        return str(exc), details, "invalid"
     if name == "ResourceExhaustedError" or isinstance(exc, MemoryError):
         return (
             "Out of memory: try a smaller batch size or image size, or a smaller backbone",
@@ -326,6 +338,9 @@ def _train(
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder.path / "tensorboard"), update_freq="epoch"))
         emit(Message("info", f"TensorBoard logs: {folder.path / 'tensorboard'} "
                              f"(open them with: {tensorboard_command(folder.path.parent)})"))
+    tracker = MlflowTracker(config, folder.path, emit) if t.mlflow else None
+    if tracker is not None:
+        callbacks.append(tracker)
     if not freeze_bn_only(model):
         callbacks.append(_batchnorm_recalibration(model, data.train, data.train_count, emit))
     if t.early_stopping:
@@ -387,6 +402,8 @@ def _train(
     }
     if initial_epoch:
         summary["resumed_after_epoch"] = initial_epoch
+    if tracker is not None:
+        tracker.finish(summary["status"], folder.model_path if folder.model_path.is_file() else None)
     if skipped.count:
         emit(Message("warning", f"Skipped {left_out + skipped.count} file(s) in all: {left_out} found unusable "
                                 f"by the scan, {skipped.count} unreadable during training"))

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.config.export import FILE_NAMES, FORMATS, INT8_IO
+from workbench.ui.fields import PathEdit
 from workbench.ui.tasks import model_jobs
 from workbench.ui.tasks.background import BackgroundJobs
 
@@ -113,7 +114,12 @@ class ExportDialog(QDialog):
         self.int8_io.setToolTip("The type of the full-int8 model's input pixels and output scores")
         form.addRow("Int8 inputs", self.int8_io)
         self._int8_form = form
-        form.addRow("Into", self.target)
+        self.folder = PathEdit(folder=True, caption="Choose the folder to export into")
+        self.folder.line_edit.setPlaceholderText("default: the run's export folder")
+        self.folder.setToolTip("Where the exported model and labels.txt go; empty: <run>/export/<format>")
+        self.folder.valueChanged.connect(self._show_target)
+        form.addRow("Save into", self.folder)
+        form.addRow("File", self.target)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)  # busy: the export gives no progress of its own
@@ -146,13 +152,18 @@ class ExportDialog(QDialog):
     def busy(self) -> bool:
         return self._busy
 
+    def out_dir(self, fmt: str) -> Path:
+        """The folder the export goes into: the one chosen, else the run's export/<format>."""
+        chosen = self.folder.value().strip()
+        return Path(chosen) if chosen else Path(self.run_dir) / "export" / fmt
+
     def set_format(self, fmt: str) -> None:
         self.format.setCurrentIndex(self.format.findData(fmt))
 
     @Slot()
     def _show_target(self) -> None:
         fmt = self.format.currentData()
-        self.target.setText(str(Path(self.run_dir) / "export" / fmt / FILE_NAMES[fmt]))
+        self.target.setText(str(self.out_dir(fmt) / FILE_NAMES[fmt]))
         self._int8_form.setRowVisible(self.int8_io, fmt == "tflite-int8")
 
     @Slot()
@@ -167,12 +178,14 @@ class ExportDialog(QDialog):
         self.result, self.error = None, ""
         self.format.setEnabled(False)
         self.int8_io.setEnabled(False)
+        self.folder.setEnabled(False)
         self.export_button.setEnabled(False)
         self.open_button.setEnabled(False)
         self.progress.setVisible(True)
         slow = " (the conversion can take a minute)" if fmt.startswith("tflite") or fmt == "onnx" else ""
         self.message.setText(f"Exporting as {html.escape(fmt)} and checking the result{slow}…")
-        self.jobs.submit(model_jobs.export, self.run_dir, fmt, self._cancel, self.int8_io.currentData())
+        self.jobs.submit(model_jobs.export, self.run_dir, fmt, self._cancel, self.int8_io.currentData(),
+                         str(self.out_dir(fmt)))
         return True
 
     def _finish(self) -> None:
@@ -180,6 +193,7 @@ class ExportDialog(QDialog):
         self.progress.setVisible(False)
         self.format.setEnabled(True)
         self.int8_io.setEnabled(True)
+        self.folder.setEnabled(True)
         self.export_button.setEnabled(True)
 
     @Slot(int, object)

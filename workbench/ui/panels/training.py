@@ -130,6 +130,15 @@ class TrainingPanel(ConfigPanel):
         self.tensorboard_button.setToolTip("The command that opens the runs' TensorBoard logs")
         self.tensorboard_button.clicked.connect(self.show_tensorboard_command)
         form.addRow(self.tensorboard, self.tensorboard_button)
+        self.mlflow = QCheckBox("Track in MLflow")
+        self.bind("training.mlflow", self.mlflow, "MLflow",
+                  "Log the run's settings, its metrics per epoch and its model to MLflow (needs the mlflow extra: "
+                  "pip install 'workbench[mlflow]').")
+        self.mlflow_uri = QLineEdit()
+        self.mlflow_uri.setPlaceholderText("default: mlflow.db beside the runs")
+        self.bind("training.mlflow_uri", self.mlflow_uri, "MLflow store",
+                  "An MLflow tracking URI (sqlite:///…, http://…); empty: a SQLite file beside the run folders.")
+        form.addRow(self.mlflow, self.mlflow_uri)
 
         form = self.add_group("Speed (advanced)")
         self.mixed_precision = ChoiceCombo(PRECISIONS)
@@ -172,3 +181,4 @@ class TrainingPanel(ConfigPanel):
         self.phase1_epochs.setEnabled(t.two_phase)
         self.finetune_lr_factor.setEnabled(t.two_phase)
         self.monitor.setEnabled(t.early_stopping or t.keep_best)
+        self.mlflow_uri.setEnabled(t.mlflow)

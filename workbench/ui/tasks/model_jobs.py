@@ -175,12 +175,13 @@ def grad_cam(run_dir: str, path: str, class_name: str, cancel: threading.Event |
 
 # ---- export -----------------------------------------------------------------------------------
 
-def export(run_dir: str, fmt: str, cancel: threading.Event | None = None, int8_io: str = "int8") -> Any:
-    """export_run (with its reload-and-compare check): an ExportResult."""
+def export(run_dir: str, fmt: str, cancel: threading.Event | None = None, int8_io: str = "int8",
+           out_dir: str | None = None) -> Any:
+    """export_run (with its reload-and-compare check) into `out_dir` (default: the run's): an ExportResult."""
     from workbench.core.analysis.export import export_run
 
     with holding_keras(cancel):  # the loaded model is reused: one load for several formats
-        return export_run(run_model(run_dir), fmt, int8_io=int8_io)
+        return export_run(run_model(run_dir), fmt, out_dir, int8_io=int8_io)
 
 
 def report(run_dir: str, out: str | None = None, cancel: threading.Event | None = None) -> Any:
