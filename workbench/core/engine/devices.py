@@ -16,6 +16,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT, MIRRORED, MULTI_WORKER = "default", "mirrored", "multi_worker"
 
@@ -97,21 +98,36 @@ def _cluster_workers(tf_config: str) -> int:
     return sum(len(cluster.get(k) or []) for k in ("chief", "worker"))
 
 
+# One distributing strategy per process and kind, reused by every run the process trains (a sweep's
+# trials): a second MirroredStrategy in one process reuses collective instance keys, and its first
+# step fails with "Shape mismatch in the collective instance" (docs/measured.md); a second
+# MultiWorkerMirroredStrategy cannot be made at all.
+_STRATEGIES: dict[str, Any] = {}
+
+
 def make_strategy(kind: str | None = None):
     """TensorFlow's strategy object for `kind` (chosen from this machine when None)."""
     import tensorflow as tf
 
     if kind is None:
         kind = choose_strategy(len(tf.config.list_physical_devices("GPU")))
+    if kind in (MULTI_WORKER, MIRRORED):
+        if kind not in _STRATEGIES:
+            _STRATEGIES[kind] = _new_strategy(kind)
+        return _STRATEGIES[kind]
+    return tf.distribute.get_strategy()  # the default: no distribution, scope() changes nothing
+
+
+def _new_strategy(kind: str):
+    import tensorflow as tf
+
     if kind == MULTI_WORKER:
         # Every collective gives up after the timeout (DeadlineExceededError) instead of waiting
         # for ever on a worker that died or hangs; TensorFlow's coordination service also ends
         # the collectives of a cluster whose peer stopped sending heartbeats.
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout())
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-    if kind == MIRRORED:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()  # the default: no distribution, scope() changes nothing
+    return tf.distribute.MirroredStrategy()
 
 
 COLLECTIVE_TIMEOUT_ENV = "WORKBENCH_COLLECTIVE_TIMEOUT"
