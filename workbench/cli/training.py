@@ -18,8 +18,22 @@ from workbench.cli.common import (
 from workbench.cli.printers import GanPrinter, ProgressPrinter, SweepPrinter
 from workbench.core.base.events import RunFailed
 from workbench.core.base.problems import ConfigError
-from workbench.core.config.run import load_config
+from workbench.core.config.run import RunConfig, load_config
 from workbench.core.config.validate import validate
+
+
+def load_checked(path: str) -> RunConfig | None:
+    """The config at `path` when it loads and validates; else None, its problems printed."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print_problems(f"error: cannot use config {path}:", exc.problems)
+        return None
+    problems = validate(config)
+    if problems:
+        print_problems(f"error: the config {path} has problems:", problems)
+        return None
+    return config
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -37,13 +51,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         err("error: give a config .json to train, or --resume RUN to continue a run")
         return EXIT_BAD_INPUT
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        return print_problems(f"error: cannot use config {config_path}:", exc.problems)
-    problems = validate(config)
-    if problems:
-        return print_problems(f"error: the config {config_path} has problems:", problems)
+    config = load_checked(config_path)
+    if config is None:
+        return EXIT_BAD_INPUT
 
     from workbench.core.train import run as training
 
@@ -67,13 +77,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from workbench.core.runs.store import load_run
     from workbench.core.train import run as training
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        return print_problems(f"error: cannot use config {args.config}:", exc.problems)
-    problems = validate(config)
-    if problems:
-        return print_problems(f"error: the config {args.config} has problems:", problems)
+    config = load_checked(args.config)
+    if config is None:
+        return EXIT_BAD_INPUT
     reason = why_not_comparable(config)
     if reason:
         err(f"error: {reason}")

@@ -319,7 +319,7 @@ def reason_label(widget: QWidget) -> QLabel | None:
     return getattr(widget, "reason_label", None)
 
 
-def _form_row_of(widget: QWidget) -> tuple[QFormLayout, int] | None:
+def form_row(widget: QWidget) -> tuple[QFormLayout, int] | None:
     """The form layout and row that hold `widget` (or the field widget it sits in)."""
     w: QWidget | None = widget
     while w is not None and w.parentWidget() is not None:
@@ -338,7 +338,7 @@ def _show_reason(widget: QWidget, text: str, kind: str) -> None:
     if label is None:
         if not text:
             return
-        place = _form_row_of(widget)
+        place = form_row(widget)
         if place is None:
             return  # not in a form: the tooltip and the border say it
         form, row = place
@@ -352,7 +352,7 @@ def _show_reason(widget: QWidget, text: str, kind: str) -> None:
     label.setProperty("kind", kind)
     label.style().unpolish(label)
     label.style().polish(label)
-    place = _form_row_of(label)
+    place = form_row(label)
     if place is not None:
         place[0].setRowVisible(place[1], bool(text))
     else:

@@ -13,7 +13,6 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -23,24 +22,11 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.ui import settings as keys
-from workbench.ui.fields import reason_label
+from workbench.ui.fields import form_row, reason_label
 
 SIMPLE, EXPERT = "simple", "expert"
 SIMPLE_FIELDS = ("data.folder", "backbone.name", "training.epochs")  # the settings Simple shows
 SIMPLE_VIEWS = ("plots", "runs_panel", "evaluate_panel", "predict_panel")  # the window's view tabs Simple keeps
-
-
-def form_row(widget: QWidget) -> tuple[QFormLayout, int] | None:
-    """The form layout and row that hold `widget` (or the field widget it sits in)."""
-    w: QWidget | None = widget
-    while w is not None and w.parentWidget() is not None:
-        layout = w.parentWidget().layout()
-        if isinstance(layout, QFormLayout):
-            row, _role = layout.getWidgetPosition(w)
-            if row >= 0:
-                return layout, row
-        w = w.parentWidget()
-    return None
 
 
 def has_reason(widget: QWidget | None) -> bool:
