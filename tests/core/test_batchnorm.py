@@ -7,6 +7,7 @@ from core_helpers import tiny_config
 
 from workbench.core.base.events import EpochEnd, Message, RunFinished
 from workbench.core.engine import batchnorm
+from workbench.core.train import phases
 from workbench.core.train import run as training
 
 
@@ -68,7 +69,7 @@ def test_batchnorm_recalibration_lifts_a_reinitialised_backbone_off_chance(make_
     assert isinstance(result, RunFinished), result
     assert any("statistics are recomputed" in m.text for m in with_it.of(Message))
 
-    monkeypatch.setattr(training, "freeze_bn_only", lambda model: True)  # the run's switch: "nothing to repair"
+    monkeypatch.setattr(phases, "freeze_bn_only", lambda model: True)  # the run's switch: "nothing to repair"
     without = Events()
     result = training.run(config, without, runs_dir=tmp_path / "without")
     assert isinstance(result, RunFinished), result

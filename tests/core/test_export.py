@@ -100,7 +100,12 @@ def test_a_trained_model_exports_and_the_reloaded_file_agrees_image_by_image(tra
     agreement = float(np.mean(np.argmax(got, axis=1) == np.argmax(expected, axis=1)))
     largest = float(np.abs(got - expected).max())
     if fmt == "tflite-dynamic":  # 8-bit weights: close, not equal
-        assert agreement >= 0.85 and largest < 0.15, (agreement, largest)
+        # The tiny model is unsure of some images (top two within a few percent): a change of 0.05 may
+        # swap those, so the class must agree wherever the original's top two are 0.1 or more apart.
+        top2 = np.sort(expected, axis=1)[:, -2:]
+        decided = (top2[:, 1] - top2[:, 0]) >= 0.1
+        same = np.argmax(got, axis=1) == np.argmax(expected, axis=1)
+        assert decided.any() and same[decided].all() and largest < 0.15, (agreement, largest, decided)
     else:
         assert agreement == 1.0 and largest < 1e-4, (agreement, largest)
 
@@ -112,7 +117,7 @@ def test_every_format_reloads_and_agrees_with_the_original(loaded, dropblock_run
     assert result.error == "" and not result.needs_select_tf_ops
     assert Path(result.path).exists() and Path(result.path).parent == dropblock_run / "export" / fmt
     assert result.size_bytes > 10_000
-    assert result.max_abs_diff <= result.tolerance == (0.05 if fmt == "tflite-dynamic" else 1e-4)
+    assert result.max_abs_diff <= result.tolerance == (0.1 if fmt == "tflite-dynamic" else 1e-4)
     assert result.checked_on == "8 validation images"
     if fmt == "tflite-dynamic":  # 8-bit weights: well under half the float32 size
         assert result.size_bytes < loaded.model.count_params() * 4 / 2

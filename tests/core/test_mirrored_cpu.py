@@ -1,10 +1,12 @@
 """The multi-GPU path without GPUs: core/train/run.py under MirroredStrategy over two logical CPU devices.
 
 Logical devices must be configured before TensorFlow initialises, so every mode runs in one
-fresh subprocess (to save start-up time): the whole backbone frozen (cached features),
-fine-tuning, two-phase, a stopped run resumed, and a dropout sweep trial. The child turns
-oneDNN off: its CPU Conv2D mishandles the empty batches a strategy gives a replica at a
-dataset's end (engine/distributed.py); GPUs do not use it.
+fresh subprocess (to save start-up time), each from the bundled pretrained backbone and as
+short as it can be and still show what it checks: the whole backbone frozen (cached features),
+two-phase (a frozen phase, then fine-tuning), fine-tuning every layer stopped and resumed, and
+a dropout sweep trial. The child turns oneDNN off: its CPU Conv2D mishandles the
+empty batches a strategy gives a replica at a dataset's end (engine/distributed.py); GPUs do
+not use it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 BUNDLED = REPO / "resources" / "backbones" / "mobilenetv2-0.35-64px-fashion6.weights.h5"
 
 CHILD = r"""
-import json, sys, threading
+import json, sys, threading, time
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -41,7 +43,7 @@ folder, runs, weights = sys.argv[2], sys.argv[3], sys.argv[4]
 report = {}
 
 def one(name, config, stop_after=None, **kw):
-    events, stop = [], threading.Event()
+    events, stop, started = [], threading.Event(), time.process_time()
     def emit(e):
         events.append(e)
         if stop_after is not None and isinstance(e, EpochEnd) and e.epoch + 1 >= stop_after:
@@ -53,39 +55,54 @@ def one(name, config, stop_after=None, **kw):
                     "replicas": any("Training on 2 replicas with MirroredStrategy" in t for t in texts),
                     "cached": any(t.startswith("Computed backbone features") for t in texts),
                     "phase2": any(t.startswith("Phase 2") for t in texts),
-                    "error": getattr(result, "error", ""), "run_dir": result.run_dir}
+                    "class_weights": any(t.startswith("Class weights:") for t in texts),
+                    "error": getattr(result, "error", ""), "run_dir": result.run_dir,
+                    "seconds": round(time.process_time() - started, 1)}
 
-frozen = {"backbone.weights": "file", "backbone.weights_file": weights, "freeze.policy": "all"}
-one("frozen", tiny_config(folder, epochs=2, **frozen))
-one("finetune", tiny_config(folder, epochs=2))
-one("two_phase", tiny_config(folder, epochs=2, **{**frozen, "freeze.policy": "none", "training.two_phase": True,
-                                                    "training.phase1_epochs": 1}))
-one("stopped", tiny_config(folder, epochs=3), stop_after=1)
+# Pretrained weights: a backbone from random weights recalibrates its BatchNorm statistics at each validation,
+# which costs several times a tiny run's training under the strategy (that path runs in test_cluster.py).
+pretrained = {"backbone.weights": "file", "backbone.weights_file": weights}
+# Class weights and the schedules under the strategy too: on cached features and in a full fit.
+one("frozen", tiny_config(folder, epochs=2, **pretrained, **{"freeze.policy": "all", "training.class_weights": "balanced",
+                                                             "training.lr_schedule": "plateau"}))
+one("two_phase", tiny_config(folder, epochs=2, **pretrained, **{"training.two_phase": True,
+                                                                  "training.phase1_epochs": 1,
+                                                                  "training.lr_schedule": "cosine",
+                                                                  "training.class_weights": "manual",
+                                                                  "training.manual_class_weights": {"red": 2.0}}))
+one("stopped", tiny_config(folder, epochs=2, **pretrained), stop_after=1)  # fine-tuning every layer
 one("resumed", None, run_dir=report["stopped"]["run_dir"])
-result = sweeps.run_sweep(SweepConfig(tiny_config(folder, epochs=1), [0.3], [], 1), lambda e: None,
+started = time.process_time()
+trial = tiny_config(folder, epochs=1, **pretrained, **{"freeze.policy": "all"})  # the head's dropout, on cached features
+result = sweeps.run_sweep(SweepConfig(trial, [0.3], [], 1), lambda e: None,
                           threading.Event(), runs)
-report["sweep"] = {"trials": len(result.trials), "best": result.best() is not None}
+report["sweep"] = {"trials": len(result.trials), "best": result.best() is not None,
+                   "seconds": round(time.process_time() - started, 1)}
 print("REPORT " + json.dumps(report))
 """
 
 
-@pytest.mark.slow  # one subprocess, six short runs on two replicas: about two minutes
-def test_every_training_mode_runs_under_mirrored_strategy_on_two_cpu_devices(image_tree, tmp_path):
+@pytest.mark.slow  # one subprocess, five short runs on two replicas
+def test_every_training_mode_runs_under_mirrored_strategy_on_two_cpu_devices(make_image_tree, tmp_path):
+    folder = make_image_tree(per_class=8)  # 18 training images: 3 steps of 8 (4 per replica), the last one short
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="0", WORKBENCH_CACHE_DIR=str(tmp_path / "cache"))
     try:
-        done = subprocess.run([sys.executable, "-c", CHILD, str(Path(__file__).parent), str(image_tree),
+        done = subprocess.run([sys.executable, "-c", CHILD, str(Path(__file__).parent), str(folder),
                                str(tmp_path / "runs"), str(BUNDLED)],
-                              cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"timed out:\n{exc.stdout}\n{exc.stderr}") from None
     lines = [line for line in done.stdout.splitlines() if line.startswith("REPORT ")]
     assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-5000:]
     report = json.loads(lines[-1][len("REPORT "):])
-    for name in ("frozen", "finetune", "two_phase", "resumed"):
+    print({name: value["seconds"] for name, value in report.items()})  # CPU seconds of each mode (pytest -s)
+    for name in ("frozen", "two_phase", "resumed"):
         assert report[name]["finished"] and not report[name]["stopped"], (name, report[name]["error"], report)
         assert report[name]["replicas"], (name, report[name])
     assert report["frozen"]["cached"] and report["frozen"]["epochs"] == [0, 1]
+    assert report["frozen"]["class_weights"] and report["two_phase"]["class_weights"]
     assert report["two_phase"]["phase2"] and report["two_phase"]["epochs"] == [0, 1]
     assert report["stopped"]["stopped"] and report["stopped"]["epochs"] == [0]
-    assert report["resumed"]["epochs"] == [1, 2] and report["resumed"]["run_dir"] == report["stopped"]["run_dir"]
-    assert report["sweep"] == {"trials": 1, "best": True}
+    assert report["stopped"]["replicas"]
+    assert report["resumed"]["epochs"] == [1] and report["resumed"]["run_dir"] == report["stopped"]["run_dir"]
+    assert report["sweep"]["trials"] == 1 and report["sweep"]["best"]

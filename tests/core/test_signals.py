@@ -58,3 +58,25 @@ def test_outside_the_main_thread_it_is_a_plain_event():
     thread.start()
     thread.join()
     assert seen == [False]
+
+
+# Replaces the C-level SIGTERM handler behind Python's back, as TensorFlow's coordination agent does when a
+# MultiWorkerMirroredStrategy starts (docs/measured.md), then gives it back.
+TAKEN = r"""
+import ctypes, os, signal, time
+from workbench.core.engine.devices import restore_sigterm_handler
+seen = []
+signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+libc = ctypes.CDLL(None)
+libc.signal(signal.SIGTERM, 1)  # SIG_IGN, set in C: Python still reports its own handler
+os.kill(os.getpid(), signal.SIGTERM); time.sleep(0.2)
+print("taken", seen, callable(signal.getsignal(signal.SIGTERM)))
+print("restored", restore_sigterm_handler())
+os.kill(os.getpid(), signal.SIGTERM); time.sleep(0.2)
+print("after", seen)
+"""
+
+
+def test_restoring_the_sigterm_handler_takes_it_back_from_native_code():
+    done = subprocess.run([sys.executable, "-c", TAKEN], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.stdout.splitlines() == ["taken [] True", "restored True", "after [15]"], done.stdout + done.stderr

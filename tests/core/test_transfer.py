@@ -138,6 +138,30 @@ def test_two_phase_unfreezes_at_the_switch_lowers_the_rate_and_continues_the_epo
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
 
 
+
+def test_a_two_phase_run_stopped_at_the_switch_resumes_into_phase_2(image_tree, tmp_path, vgg_weights):
+    """The checkpoint written at the switch holds phase 1's freezing: the resumed run must still fine-tune."""
+    config = _vgg_config(image_tree, vgg_weights, **{
+        "training.epochs": 2, "training.two_phase": True, "training.phase1_epochs": 1,
+        "freeze.policy": "top_layers", "freeze.layers": 4})
+    stop, first = threading.Event(), []
+
+    def emit(event):
+        first.append(event)
+        if isinstance(event, EpochEnd):
+            stop.set()
+
+    result = training.run(config, emit, stop, runs_dir=tmp_path)
+    assert isinstance(result, RunFinished) and result.stopped and result.epochs_done == 1, result
+    assert not any(isinstance(e, Message) and e.kind == "phase" for e in first)
+    events = []
+    resumed = training.resume(result.run_dir, events.append)
+    assert isinstance(resumed, RunFinished) and resumed.epochs_done == 2, resumed
+    phase = [e for e in events if isinstance(e, Message) and e.kind == "phase"]
+    assert len(phase) == 1 and phase[0].epoch == 1 and "5 of" in phase[0].text
+    epochs = [e for e in events if isinstance(e, EpochEnd)]
+    assert [e.epoch for e in epochs] == [1] and epochs[0].logs["learning_rate"] == pytest.approx(1e-4)
+
 # ---- feature caching ----------------------------------------------------------------------
 
 def _vgg_config(folder, source, **changes) -> RunConfig:
@@ -230,7 +254,7 @@ def test_training_on_cached_features_matches_training_the_frozen_model(image_tre
 
     from workbench.core.data import pipeline
     from workbench.core.engine import features
-    from workbench.core.train.run import make_optimizer
+    from workbench.core.engine.compile import make_optimizer
 
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
     config = _vgg_config(image_tree, vgg_weights, **{"dropout.rate": 0.0, "training.batch_size": 27})

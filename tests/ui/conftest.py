@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QCoreApplication, QSettings, QThread, QThreadPool
+from PySide6.QtWidgets import QMessageBox
 from ui_helpers import write_image_folder
 
 from workbench.core.config.run import RunConfig
@@ -76,6 +77,11 @@ def make_window(qtbot, monkeypatch):
     monkeypatch.setattr(main_window, "STARTUP_READOUT_DELAY_MS", 3_600_000)
 
     windows = []
+
+    # A test that fails mid-run leaves its run going; pytest-qt then closes the window, whose
+    # "Stop training?" question would wait forever offscreen. Answer No: the teardown below stops
+    # the run. Tests that check the question patch it themselves.
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.No)
 
     def make(config: RunConfig | None = None, **kwargs) -> MainWindow:
         window = MainWindow(config, **kwargs)

@@ -180,3 +180,38 @@ def test_report_action_writes_the_html_report_on_a_model_job(make_window, qtbot,
     path = Path(written.args[0].path)
     assert path == trained_run / "report.html" and "data:image/png;base64," in path.read_text()
     assert "Report written" in window.log.text()
+
+
+def test_evaluate_on_a_test_folder_keeps_test_figures_apart_and_refuses_other_classes(make_window, qtbot,
+                                                                                      trained_run, tmp_path):
+    from workbench.ui.panels.runs import COLUMNS
+
+    window = make_window(runs_dir=trained_run.parent)
+    panel = window.evaluate_panel
+    panel.set_run(str(trained_run))
+    panel.on.setCurrentIndex(panel.on.findData("test"))
+    assert panel.split == "test" and not panel.test_folder.isHidden()
+
+    other = write_image_folder(tmp_path / "other", classes=("red", "violet"), per_class=2)
+    panel.test_folder.setValue(str(other))
+    assert panel.evaluate()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=JOB_TIMEOUT_MS)
+    assert "classes differ" in panel.status.text() and "violet" in panel.status.text(), panel.status.text()
+    assert panel.evaluation is None
+
+    test_folder = write_image_folder(tmp_path / "test", classes=("red", "green", "blue"), per_class=3)
+    panel.test_folder.setValue(str(test_folder))
+    assert panel.evaluate()
+    qtbot.waitUntil(lambda: panel.result is not None and not panel.result.saved, timeout=JOB_TIMEOUT_MS)
+    evaluation = panel.evaluation
+    assert evaluation.split == "test" and evaluation.count == 9 and evaluation.source == str(test_folder)
+    assert f"9 test images from {test_folder}" in panel.summary.text()
+    assert "balanced accuracy" in panel.summary.text() and "macro-F1" in panel.summary.text()
+    summary = json.loads((trained_run / "summary.json").read_text())
+    assert summary["test"]["images"] == 9 and summary["val_images"] == 9  # apart from the validation figures
+    assert json.loads((trained_run / "evaluation-test.json").read_text())["split"] == "test"
+
+    window.runs_panel.refresh()
+    row = window.runs_panel.row_of(str(trained_run))
+    cell = window.runs_panel.table.item(row, COLUMNS.index("Test acc")).text()
+    assert cell == f"{evaluation.accuracy:.3f}"

@@ -15,9 +15,9 @@ def test_freeze_changes_update_the_trainable_count(make_window, qtbot, image_fol
     built_on = []
     original = jobs.count_trainable
 
-    def spy(config, num_classes):
+    def spy(config, num_classes, cancel):
         built_on.append(threading.current_thread() is threading.main_thread())
-        return original(config, num_classes)
+        return original(config, num_classes, cancel)
 
     monkeypatch.setattr(main_window, "count_trainable", spy)
     window = make_window(tiny_config(image_folder))

@@ -12,7 +12,8 @@ def test_pause_resume_and_stop_buttons(make_window, qtbot):
     window = make_window(run_fn=fake_run(epochs=50, steps=200, delay=0.002))
     window.show()
     qtbot.mouseClick(window.train_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.plots.batch_points() >= 3, timeout=10_000)
+    qtbot.waitUntil(lambda: window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: window.plots.batch_points() >= 3, timeout=30_000)
     assert window.progress.batch_bar.value() >= 1
     assert "Elapsed" in window.progress.time_label.text()
     assert not window.open_config_action.isEnabled()

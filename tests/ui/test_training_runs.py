@@ -112,7 +112,8 @@ def test_a_training_process_that_dies_mid_run_shows_why_and_the_app_trains_again
     window.show()
     qtbot.mouseClick(window.train_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.plots.epoch_points() >= 1, timeout=RUN_TIMEOUT_MS)
-    children = multiprocessing.active_children()
+    # The training child, not the model worker (which loads models for evaluation and the layer count).
+    children = [c for c in multiprocessing.active_children() if c.name == "workbench-run"]
     assert len(children) == 1 and children[0].pid != os.getpid()
     with qtbot.waitSignal(window.run_ended, timeout=60_000) as ended:
         os.kill(children[0].pid, signal.SIGKILL)

@@ -113,3 +113,33 @@ def test_the_mouse_wheel_over_an_unfocused_spin_box_leaves_its_value(make_window
     seed.hasFocus = lambda: True  # focused (offscreen windows get no real focus)
     wheel()
     assert seed.value() == before + 1
+
+
+def test_test_split_class_weights_and_schedule_fields_are_bound_and_checked(make_window, qtbot):
+    window = make_window()
+    window.show()
+    data, training = window.data_panel, window.training_panel
+
+    data.test_split.selectAll()
+    qtbot.keyClicks(data.test_split, "0.9")  # with the validation split of 0.2: nothing left to train on
+    assert window.config.data.test_split == 0.9
+    assert data.test_split.property("problem") is True and "below 1" in data.test_split.toolTip()
+    assert not window.train_button.isEnabled()
+    data.test_split.selectAll()
+    qtbot.keyClicks(data.test_split, "0.1")
+    assert data.test_split.property("problem") is False and window.train_button.isEnabled()
+
+    assert not training.manual_class_weights.isEnabled()
+    training.class_weights.setCurrentIndex(training.class_weights.findData("manual"))
+    assert window.config.training.class_weights == "manual" and training.manual_class_weights.isEnabled()
+    assert training.manual_class_weights.property("problem") is True  # manual, but no weights yet
+    qtbot.keyClicks(training.manual_class_weights, "circle=3, square")
+    assert "is not class=weight" in training.manual_class_weights.toolTip()
+    qtbot.keyClicks(training.manual_class_weights, "=0.5")
+    assert window.config.training.manual_class_weights == {"circle": 3.0, "square": 0.5}
+
+    assert not training.warmup_epochs.isEnabled()
+    training.lr_schedule.setCurrentIndex(training.lr_schedule.findData("cosine"))
+    assert training.warmup_epochs.isEnabled() and not training.plateau_factor.isEnabled()
+    training.warmup_epochs.setValue(window.config.training.epochs)
+    assert training.warmup_epochs.property("problem") is True and "shorter than the run" in training.warmup_epochs.toolTip()

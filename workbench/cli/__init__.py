@@ -21,16 +21,21 @@ from workbench.cli.common import (
     RUNS_HELP,
     positive_int,
 )
+from workbench.cli.data import TENSORFLOW_COMMANDS as DATA_TF_COMMANDS
+from workbench.cli.data import add_data_commands
+from workbench.cli.lr_find import add_lr_find_command
 from workbench.cli.models import cmd_evaluate, cmd_export, cmd_predict, cmd_scan
 from workbench.cli.runs import add_run_commands
 from workbench.cli.training import cmd_compare, cmd_gan, cmd_sweep, cmd_train
+from workbench.cli.tuning import add_tune_command
 from workbench.core.config.export import FORMATS, INT8_IO
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "main"]
 
 
 # Commands that load TensorFlow: it is imported first, its native start-up lines left out.
-NEEDS_TENSORFLOW = {"train", "evaluate", "predict", "export", "sweep", "gan", "save-backbone", "report"}
+NEEDS_TENSORFLOW = {"train", "evaluate", "predict", "export", "sweep", "gan", "save-backbone", "report",
+                    "lr-find", "tune", *DATA_TF_COMMANDS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,8 +81,13 @@ def _parser() -> argparse.ArgumentParser:
 
     run_help, runs_help = RUN_HELP, RUNS_HELP
 
-    evaluate = sub.add_parser("evaluate", help="score a trained run on its validation images")
+    evaluate = sub.add_parser("evaluate", help="score a trained run on its validation images (or its test set)")
     evaluate.add_argument("run", help=run_help)
+    evaluate.add_argument("--on", choices=("validation", "test"),
+                          help="the run's validation images (default) or its held-out test set (its test split "
+                               "or test folder)")
+    evaluate.add_argument("--test", metavar="FOLDER",
+                          help="score on this folder of test images (the run's class sub-folders) instead")
     evaluate.add_argument("--top-k", type=positive_int, default=3, metavar="K",
                           help="also count an answer right when the true class is among the K most likely (default 3)")
     evaluate.add_argument("--runs-dir", help=runs_help)
@@ -122,7 +132,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="train once per discriminator dropout rate, e.g. 0,0.3,0.5, and print FID per rate")
     gan.set_defaults(func=cmd_gan)
 
+    add_lr_find_command(sub)
+    add_tune_command(sub)
     add_run_commands(sub)  # runs [rename|rm], save-backbone, report
+    add_data_commands(sub)  # rank, review, data move|exclude|undo|log
     return parser
 
 

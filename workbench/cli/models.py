@@ -16,8 +16,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         err(f"error: folder not found: {folder}")
         return EXIT_BAD_INPUT
+    from workbench.core.config.validate import imbalance_warning
+
     report = scan.scan_folder(folder)
     print(report.summary())
+    imbalance = imbalance_warning(report.counts)
+    if imbalance:
+        err(f"warning: {imbalance}")
     return EXIT_BAD_INPUT if scan.blocking_problems(report) else EXIT_OK
 
 
@@ -25,19 +30,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from workbench.core.analysis.evaluation import evaluate_run
     from workbench.core.runs.store import RunError
 
+    on = "test" if args.test else args.on or "validation"
+    if args.test and args.on == "validation":
+        err("error: --test FOLDER evaluates on a test set: leave out --on validation")
+        return EXIT_BAD_INPUT
+    if args.test and not Path(args.test).is_dir():
+        err(f"error: test folder not found: {args.test}")
+        return EXIT_BAD_INPUT
     run = resolve_run(args.run, args.runs_dir)
     if run is None:
         return EXIT_BAD_INPUT
     try:
-        ev = evaluate_run(run, top_k=args.top_k)
+        ev = evaluate_run(run, top_k=args.top_k, on=on, test_folder=args.test)
     except RunError as exc:
         err(f"error: {exc}")
         return EXIT_BAD_INPUT
     for note in ev.notes:
         err(f"warning: {note}")
-    print(f"Run {run.name}: {ev.count} validation images, {len(ev.class_names)} classes")
-    print(f"Accuracy        {ev.accuracy:.3f}")
-    print(f"Top-{ev.top_k} accuracy  {ev.top_k_accuracy:.3f}")
+    where = f" from {ev.source}" if ev.source else ""
+    print(f"Run {run.name}: {ev.count} {on} images{where}, {len(ev.class_names)} classes")
+    print(f"Accuracy           {ev.accuracy:.3f}")
+    print(f"Balanced accuracy  {ev.balanced_accuracy:.3f}")
+    print(f"Macro-F1           {ev.macro_f1:.3f}")
+    print(f"Top-{ev.top_k} accuracy     {ev.top_k_accuracy:.3f}")
     width = max(5, *(len(n) for n in ev.class_names))
     print(f"\n{'class':<{width}}  precision  recall     f1  support")
     for s in ev.per_class:
@@ -51,7 +66,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"\nMost confident mistakes ({len(ev.mistakes)} in all):")
         for m in ev.mistakes[:5]:
             print(f"  {m.path}: {m.true_label} taken for {m.predicted_label} ({m.confidence:.1%})")
-    print(f"\nSaved {run / 'evaluation.json'}")
+    saved = "evaluation-test.json (and the test figures in summary.json)" if on == "test" else "evaluation.json"
+    print(f"\nSaved {run / saved}")
     return EXIT_OK
 
 

@@ -84,7 +84,7 @@ class ProgressPrinter:
             metrics = "  ".join(f"{k} {v:.4g}" for k, v in event.logs.items())
             self._line(f"Epoch {event.epoch + 1}/{self.epochs}  {metrics}  ({event.seconds:.1f} s)")
         elif isinstance(event, Message):
-            if event.level != "info" or not self.tty:
+            if event.level != "info" or not self.tty or event.kind == "prepare":  # on a terminal: steps, not chatter
                 self._line(f"[{event.level}] {event.text}", err=event.level != "info")
         elif isinstance(event, RunFinished):
             best = "  ".join(f"{k} {v:.4g}" for k, v in event.best.items() if k != "epoch")

@@ -20,6 +20,7 @@ from workbench.core.base.events import RunFailed
 from workbench.core.base.problems import ConfigError
 from workbench.core.config.run import RunConfig, load_config
 from workbench.core.config.validate import validate
+from workbench.core.config.validate import warnings as config_warnings
 
 
 def load_checked(path: str) -> RunConfig | None:
@@ -33,6 +34,8 @@ def load_checked(path: str) -> RunConfig | None:
     if problems:
         print_problems(f"error: the config {path} has problems:", problems)
         return None
+    for caution in config_warnings(config):  # values that run but probably should not, as the GUI shows them
+        err(f"warning: {caution}")
     return config
 
 

@@ -17,7 +17,7 @@ from workbench.ui.settings import APPLICATION, ORGANIZATION
 from workbench.ui.tasks import processes
 
 SCREENSHOT_DELAY_MS = 700  # let the last curve points and progress text paint
-PRELOAD_DELAY_MS = 200  # after the first paint: the window shows at once, TensorFlow loads behind it
+PRELOAD_DELAY_MS = 200  # after the first paint: the window shows at once, the fork server starts behind it
 
 
 def setup_application(app: QApplication) -> None:
@@ -94,10 +94,10 @@ def _report_shown() -> None:
     QApplication.instance().exit(0)
 
 
-def load_tensorflow() -> None:
-    """In the background: TensorFlow for this process (evaluation, prediction, the readout),
-    then the fork server that training processes start from (core/process/child_process.py)."""
-    processes.load_tensorflow_then_fork_server()
+def start_fork_server() -> None:
+    """In the background: the fork server that training runs and the model worker start from; it
+    imports TensorFlow in its own process (this one never does: ui/tasks/processes.py)."""
+    processes.warm_up()
 
 
 def run_app(options: argparse.Namespace) -> int:
@@ -110,7 +110,7 @@ def run_app(options: argparse.Namespace) -> int:
     collector.start()
     window = MainWindow()
     window.show()
-    app.aboutToQuit.connect(window.shutdown)
+    app.aboutToQuit.connect(window.shutdown)  # also ends the model worker
     if options.config and not window.open_config(options.config) and options.quit_after_run:
         window.shutdown()
         return 2
@@ -120,7 +120,7 @@ def run_app(options: argparse.Namespace) -> int:
     if getattr(options, "quit_when_shown", False):
         QTimer.singleShot(0, _report_shown)  # runs once the shown window's first paint has been processed
         return app.exec()
-    QTimer.singleShot(PRELOAD_DELAY_MS, load_tensorflow)
+    QTimer.singleShot(PRELOAD_DELAY_MS, start_fork_server)
     automation = Automation(window, app, options)
     if options.train_on_start:
         QTimer.singleShot(0, automation.start_training)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ControlsState:
-    """What is active: a run (maybe stopping or paused), a dropout sweep, a GAN run; and problems.
+    """What is active: a run (maybe stopping or paused), a tuning study (`sweep_running`), a GAN run; and problems.
 
     Plain Python so the rules read (and test) without widgets; the window applies the answers.
     """
@@ -35,15 +35,15 @@ class ControlsState:
 
     @property
     def models_busy(self) -> bool:
-        """A sweep or the GAN lab trains too, holding the Keras lock."""
+        """A run, tuning study or GAN run trains: the Runs panel starts no other run (models load beside it)."""
         return self.running or self.sweep_running or self.gan_running
 
     @property
     def sweep_blocked(self) -> bool:
-        """The Dropout lab waits while a run or the GAN lab trains."""
+        """The Tuning tab waits while a run or the GAN lab trains."""
         return self.running or self.gan_running
 
     @property
     def gan_blocked(self) -> bool:
-        """The GAN lab waits while a run or a dropout sweep trains."""
+        """The GAN lab waits while a run or a tuning study trains."""
         return self.running or self.sweep_running

@@ -14,8 +14,6 @@ import gc
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
-from workbench.ui.tasks.processes import tensorflow_loading
-
 INTERVAL_MS = 100  # often enough that each collection has little to walk (short pauses)
 
 
@@ -43,13 +41,11 @@ class GuiGarbageCollector(QObject):
     def collect(self) -> None:
         """The oldest generation past its threshold, as the automatic collector would pick.
 
-        Not the oldest while TensorFlow loads in the background: a full collection would walk
-        its million new objects on this thread (a one-second freeze); once loaded they are
-        frozen out of every collection (tf_preload).
+        The window never imports TensorFlow (its million objects live in the child processes),
+        so a full collection here stays short.
         """
         counts, thresholds = gc.get_count(), gc.get_threshold()
-        oldest = 1 if tensorflow_loading() else 2
-        for generation in range(oldest, -1, -1):
+        for generation in range(2, -1, -1):
             if counts[generation] > thresholds[generation]:
                 gc.collect(generation)
                 return

@@ -3,7 +3,7 @@
 It owns the one RunConfig the panels edit, validates it on every edit (pure Python,
 instant), and owns the TaskRunner that runs it in a child process. Scanning the
 dataset and counting trainable layers run as background jobs; TensorFlow is never
-imported on the GUI thread.
+imported in this process (model jobs run in the model worker, ui/tasks/processes.py).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from workbench.ui import settings as keys
 from workbench.ui.compare import TransferComparison
 from workbench.ui.config_files import ConfigFiles, dropped_folder, dropped_images
 from workbench.ui.controls_state import ControlsState
+from workbench.ui.data_loop import DataLoop
 from workbench.ui.defaults import first_launch_config
 from workbench.ui.dialogs import about_text, open_error_box, open_info_box
 from workbench.ui.docks import build_docks, build_status_bar
@@ -47,12 +48,12 @@ from workbench.ui.panels import (
     RegularizationPanel,
     TrainingPanel,
 )
-from workbench.ui.panels.dropout_lab import DropoutLabPanel
 from workbench.ui.panels.evaluate import EvaluatePanel
 from workbench.ui.panels.export import ExportDialog
 from workbench.ui.panels.gan_lab import GanLabPanel
 from workbench.ui.panels.predict import PredictPanel
 from workbench.ui.panels.runs import RunsPanel
+from workbench.ui.panels.tuning import TuningPanel
 from workbench.ui.plots import TrainingPlots
 from workbench.ui.problems_view import problem_summary
 from workbench.ui.progress import RunProgress
@@ -62,11 +63,12 @@ from workbench.ui.saved_runs import SavedRuns
 from workbench.ui.settings import app_settings
 from workbench.ui.simple_mode import ViewMode
 from workbench.ui.tasks.background import count_trainable
+from workbench.ui.tasks.processes import close_model_worker
 from workbench.ui.tasks.runner import RUN, TaskFunction, TaskRunner
 
 DEMO_NAME = "demo"  # the first launch's run name (ui/defaults.py), for the bundled demo dataset only
 READOUT_DELAY_MS = 400
-STARTUP_READOUT_DELAY_MS = 1500  # let the window paint before TensorFlow loads in the background
+STARTUP_READOUT_DELAY_MS = 1500  # let the window paint before the model worker builds the first model
 
 
 def app_icon() -> QIcon:
@@ -110,14 +112,12 @@ class MainWindow(QMainWindow):
         self.comparison = TransferComparison(self)  # transfer vs zero-init: two runs in a row (ui/compare.py)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
-        self.pool.setExpiryTimeout(-1)  # threads keep their pinned Python thread state (model_jobs)
         # dataset scan, trainable-layer count, GPUs; read here so tests can patch this module's names
         self.readouts = Readouts(self, self.pool, ReadoutSettings(READOUT_DELAY_MS, count_trainable))
-        # Evaluate, predict, Grad-CAM and export load models: one at a time, on their own thread,
-        # so they never hold up a dataset scan; `model_cancel` lets them stop waiting on quit.
+        # Evaluate, predict, Grad-CAM and export wait for the model worker: one at a time, on their
+        # own thread, so they never hold up a dataset scan; `model_cancel` ends their waits on quit.
         self.model_pool = QThreadPool(self)
         self.model_pool.setMaxThreadCount(1)
-        self.model_pool.setExpiryTimeout(-1)  # one thread, one Python thread state for TensorFlow (model_jobs)
         self.model_cancel = threading.Event()
         self.export_dialog: ExportDialog | None = None
         self.active_run_dir = ""
@@ -192,8 +192,9 @@ class MainWindow(QMainWindow):
         self.views.addTab(self.runs_panel, "Runs")
         self.views.addTab(self.evaluate_panel, "Evaluate")
         self.views.addTab(self.predict_panel, "Predict")
-        self.dropout_lab = DropoutLabPanel(lambda: self.config, self.runs_dir)
-        self.views.addTab(self.dropout_lab, "Dropout lab")
+        self.data_loop = DataLoop(self)  # the Fix data and Label tabs (ui/data_loop.py)
+        self.tuning = TuningPanel(lambda: self.config, self.runs_dir)  # Optuna studies; the dropout sweep is a preset
+        self.views.addTab(self.tuning, "Tuning")
         # The second mode: a DCGAN with its own config, runs (runs/gan/), plots, FID and sweep.
         self.gan_lab = GanLabPanel(self.runs_dir, self.model_pool, self.model_cancel)
         self.views.addTab(self.gan_lab, "GAN lab")
@@ -269,7 +270,7 @@ class MainWindow(QMainWindow):
         """Enable what may be used now; ControlsState holds the rules."""
         runner = self.runner
         state = ControlsState(running=runner.running, stopping=runner.stopping, paused=runner.paused,
-                              has_problems=bool(self.problems), sweep_running=self.dropout_lab.running,
+                              has_problems=bool(self.problems), sweep_running=self.tuning.running,
                               gan_running=self.gan_lab.running)
         self.train_button.setEnabled(state.can_train)
         self.stop_button.setEnabled(state.can_stop)
@@ -285,9 +286,7 @@ class MainWindow(QMainWindow):
         for action in (self.open_config_action, self.open_folder_action, self.resume_action):
             action.setEnabled(state.can_edit)
         self.runs_panel.set_training(state.models_busy, self.active_run_dir if state.running else "")
-        self.evaluate_panel.set_training(state.models_busy)
-        self.predict_panel.set_training(state.models_busy)
-        self.dropout_lab.set_training(state.sweep_blocked)
+        self.tuning.set_training(state.sweep_blocked)
         self.gan_lab.set_training(state.gan_blocked)
 
     def set_config(self, config: RunConfig) -> None:
@@ -395,15 +394,14 @@ class MainWindow(QMainWindow):
         self.data_panel.set_value("data.folder", folder)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if not self.runner.running and (dropped_folder(event) is not None or dropped_images(event)):
+        if dropped_images(event) or (not self.runner.running and dropped_folder(event) is not None):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        """A folder becomes the dataset; images are predicted with the current run (the Predict tab)."""
-        if self.runner.running:
-            return
+        """A folder becomes the dataset (not while a run trains); images are predicted with the current
+        run (the Predict tab), also while a run trains."""
         folder, images = dropped_folder(event), dropped_images(event)
-        if folder is not None:
+        if folder is not None and not self.runner.running:
             self.set_dataset_folder(folder)
             event.acceptProposedAction()
         elif images:
@@ -487,11 +485,12 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop everything that runs in the background and wait for it (on quit)."""
         self.readouts.stop()
-        self.model_cancel.set()  # model jobs stop waiting for the Keras lock
-        self.dropout_lab.shutdown()
+        self.model_cancel.set()  # model jobs stop waiting (a running one ends the model worker)
+        self.tuning.shutdown()
         self.gan_lab.shutdown()
         self.runner.shutdown()
         self.pool.clear()
         self.model_pool.clear()
         self.pool.waitForDone()
         self.model_pool.waitForDone()
+        close_model_worker()

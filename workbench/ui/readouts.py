@@ -1,7 +1,8 @@
 """What the window learns in the background: the dataset scan, the trainable-layer count, the GPUs.
 
-Each runs as a BackgroundJobs job, debounced by a timer, so TensorFlow never loads on the GUI
-thread; `window` is the MainWindow whose panels show the answers.
+Each runs as a BackgroundJobs job, debounced by a timer; the layer count and the device probe
+run in the model worker process (TensorFlow never loads in the window); `window` is the
+MainWindow whose panels show the answers.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class ReadoutSettings:
     """How the trainable-layer count runs: its debounce and the job (tests slow or spy on both)."""
 
     delay_ms: int
-    count: Callable  # (RunConfig, num_classes) -> FreezeSummary | None, on a pool thread
+    count: Callable  # (RunConfig, num_classes, cancel) -> FreezeSummary | None, on a pool thread
 
 
 class Readouts(QObject):
@@ -44,7 +45,7 @@ class Readouts(QObject):
         self.readout_jobs = BackgroundJobs(pool, self)
         self.readout_jobs.done.connect(self._on_readout_done)
         self.readout_jobs.failed.connect(self._on_readout_failed)
-        # Which GPUs TensorFlow sees: TF loads on a pool thread, after the window has painted.
+        # Which GPUs TensorFlow sees: asked of the model worker, after the window has painted.
         self.device_jobs = BackgroundJobs(pool, self)
         self.device_jobs.done.connect(self._on_devices_done)
         self.device_jobs.failed.connect(self._on_devices_failed)
@@ -72,7 +73,7 @@ class Readouts(QObject):
     def _start_device_probe(self) -> None:
         from workbench.ui.tasks.background import probe_devices
 
-        self.device_jobs.submit(probe_devices)
+        self.device_jobs.submit(probe_devices, self.window.model_cancel)
 
     @Slot(int, object)
     def _on_devices_done(self, job_id: int, text) -> None:
@@ -152,13 +153,13 @@ class Readouts(QObject):
         classes = len(report.class_names) if report is not None and len(report.class_names) >= 2 else 2
         snapshot = RunConfig.from_dict(w.config.to_dict())
         w.regularization_panel.set_readout("Counting trainable layers…", "busy")
-        self.readout_jobs.submit(self.readout.count, snapshot, classes)
+        self.readout_jobs.submit(self.readout.count, snapshot, classes, self.window.model_cancel)
 
     @Slot(int, object)
     def _on_readout_done(self, job_id: int, summary) -> None:
         if job_id != self.readout_jobs.latest or self.window.runner.running:
             return
-        if summary is None:  # another model job held the lock: try again shortly
+        if summary is None:  # the model worker was busy with another job: try again shortly
             self.schedule_readout()
             return
         self.window.regularization_panel.set_readout(summary.text)

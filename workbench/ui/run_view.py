@@ -59,6 +59,8 @@ class RunView(QObject):
                 w.statusBar().showMessage("Paused (the run waits between two batches)")
             if event.kind == "phase":
                 w.plots.add_marker(event.epoch)
+            elif event.kind == "prepare":  # the step before the first batch, instead of a fixed "Preparing…"
+                w.progress.time_label.setText(f"{event.text}…")  # the first batch replaces it
 
     def _on_started(self, event: RunStarted) -> None:
         w = self.window

@@ -11,7 +11,6 @@ from PySide6.QtCore import QObject, Slot
 
 from workbench.core.config.run import RunConfig
 from workbench.ui.panels.export import ExportDialog
-from workbench.ui.panels.regularization import DROPOUT_NAMES
 
 
 class SavedRuns(QObject):
@@ -24,8 +23,11 @@ class SavedRuns(QObject):
     def connect_views(self) -> None:
         """Connect the tabs' signals once they exist (MainWindow._build_views made them)."""
         w = self.window
-        w.dropout_lab.apply_requested.connect(self.apply_dropout)
-        for lab in (w.dropout_lab, w.gan_lab):
+        w.tuning.apply_requested.connect(self.apply_config)
+        w.tuning.run_requested.connect(self.show_run)
+        for panel in w.panels:
+            panel.edited.connect(w.tuning.on_config_edited)
+        for lab in (w.tuning, w.gan_lab):
             lab.running_changed.connect(self._on_lab_running)
             lab.log_message.connect(self._on_log_message)
         w.runs_panel.runs_changed.connect(self._on_runs_changed)
@@ -39,15 +41,22 @@ class SavedRuns(QObject):
         w.evaluate_panel.image_activated.connect(self._on_image_activated)
         self._on_runs_changed(list(w.runs_panel.records.values()))
 
-    @Slot(str, float)
-    def apply_dropout(self, kind: str, rate: float) -> None:
-        """The Dropout lab's winner goes into the config, through the Regularization panel."""
+    @Slot(object)
+    def apply_config(self, config: RunConfig) -> None:
+        """The Tuning tab's best trial becomes the config every panel shows."""
         w = self.window
         if w.runner.running:
             return
-        w.regularization_panel.set_value("dropout.kind", kind)
-        w.regularization_panel.set_value("dropout.rate", rate)
-        w.log.add("success", f"Applied the sweep's best: {DROPOUT_NAMES.get(kind, kind)} at rate {rate:g}")
+        w.set_config(config)
+        w.tuning.revalidate()
+
+    @Slot(str)
+    def show_run(self, run_dir: str) -> None:
+        """A trial's run, selected in Runs (the tab re-reads the folder as it comes into view)."""
+        w = self.window
+        w.views.setCurrentWidget(w.runs_panel)
+        w.runs_panel.refresh()
+        w.runs_panel.select_runs([run_dir])
 
     @Slot(bool)
     def _on_lab_running(self, running: bool) -> None:

@@ -31,7 +31,6 @@ from workbench.core.analysis.export_runtimes import (
 )
 from workbench.core.analysis.predict import RunModel, load_run_model, read_images
 from workbench.core.config.export import FILE_NAMES, FORMATS, INT8_IO, LABELS_FILE, TOLERANCE
-from workbench.core.engine.saving import load_model_file
 from workbench.core.runs.store import RunError
 
 CHECK_IMAGES = 8
@@ -107,6 +106,9 @@ def export_run(
             actual = run_onnx(target, images)
         elif fmt == "keras":
             _save_keras(run.model, target)
+            # Keras is imported here, not at the top: the window unpickles ExportResults without TensorFlow.
+            from workbench.core.engine.saving import load_model_file
+
             actual = _predict(load_model_file(target), images)
         elif fmt == "savedmodel":
             _save_saved_model(run.model, target)

@@ -21,7 +21,6 @@ import numpy as np
 
 from workbench.core.base.images import TRAINED_EXTENSIONS
 from workbench.core.config.run import RunConfig
-from workbench.core.engine.saving import load_model_file
 from workbench.core.runs.store import MODEL_FILE, RunError, load_run
 
 # Images decoded and predicted at a time: memory stays flat for any number of files.
@@ -50,6 +49,7 @@ class Prediction:
     std: dict[str, float] = field(default_factory=dict)  # MC dropout only: spread of each probability
     entropy: float | None = None  # MC dropout only: predictive entropy in nats
     error: str = ""
+    mutual_info: float | None = None  # MC dropout only: BALD, how much the passes disagree (nats)
 
     @property
     def ok(self) -> bool:
@@ -71,6 +71,9 @@ def load_run_model(run_dir: str | os.PathLike) -> RunModel:
             f"the run {path.name} has no trained model ({MODEL_FILE}): "
             "it may have failed or been stopped before its first epoch ended"
         )
+    # Keras is imported here, not at the top: the window unpickles Predictions without TensorFlow.
+    from workbench.core.engine.saving import load_model_file
+
     record = load_run(path)
     model = load_model_file(model_path)
     names = record.summary.get("class_names")
@@ -177,7 +180,8 @@ def predict_images(
     (and `image_size` when the model does not fix it).
     With `mc_passes` >= 2 the head's dropout stays on for that many passes
     (dropout.mc_predict): probabilities are their mean, and `std` and `entropy` say how
-    much the model hesitates. Raises RunError for an unusable run.
+    much the model hesitates, and `mutual_info` how much the passes disagree (BALD).
+    Raises RunError for an unusable run.
     """
     run = as_run_model(source, class_names, image_size)
     names = run.class_names
@@ -187,13 +191,15 @@ def predict_images(
     for start in range(0, len(files), CHUNK):
         chunk = files[start : start + CHUNK]
         images, errors = read_images(chunk, run.image_size)
-        std = entropy = None
+        std = entropy = mutual = None
         if len(images) == 0:
             probs = np.zeros((0, len(names)), np.float32)
         elif mc_passes > 0:
-            from workbench.core.engine.dropout import mc_predict
+            from workbench.core.engine import dropout
 
-            probs, std, entropy = mc_predict(run.model, images, passes=mc_passes, batch_size=batch_size)
+            samples = dropout.mc_samples(run.model, images, passes=mc_passes, batch_size=batch_size)
+            probs, std = samples.mean(axis=0), samples.std(axis=0)
+            entropy, mutual = dropout.entropy(probs), dropout.mutual_information(samples)
         else:
             probs = run.model.predict(images, batch_size=batch_size, verbose=0)
         row = 0
@@ -210,6 +216,7 @@ def predict_images(
                     probabilities={n: float(v) for n, v in zip(names, p, strict=True)},
                     std={} if std is None else {n: float(v) for n, v in zip(names, std[row], strict=True)},
                     entropy=None if entropy is None else float(entropy[row]),
+                    mutual_info=None if mutual is None else float(mutual[row]),
                 )
             )
             row += 1

@@ -71,7 +71,7 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     if evaluation is not None:
         sections.append(("Confusion matrix", _confusion(evaluation)))
         sections.append(("Per-class scores", _per_class(evaluation)))
-    test = _test_figures(record.summary)
+    test = held_out_figures(record.summary)
     if test:
         sections.append(("Test figures", test))
     if evaluation is not None and run is not None:
@@ -99,9 +99,13 @@ def _summary(record: RunRecord) -> str:
     best = best_val_accuracy(record)
     if best is not None:
         rows.append(("Best validation accuracy", f"{best:.1%}"))
+    test = s.get("test") if isinstance(s.get("test"), dict) else {}
+    if isinstance(test.get("accuracy"), float):
+        rows.append(("Test accuracy", f"{test['accuracy']:.1%} on {test.get('images', '?')} held-out images"))
     for key, label in (("epochs_done", "Epochs"), ("train_images", "Training images"),
-                       ("val_images", "Validation images"), ("trainable", "Trainable")):
-        if s.get(key) not in (None, ""):
+                       ("val_images", "Validation images"), ("test_images", "Held-out test images"),
+                       ("trainable", "Trainable")):
+        if s.get(key) not in (None, "") and not (key == "test_images" and not s[key]):
             rows.append((label, str(s[key])))
     if isinstance(s.get("seconds"), (int, float)):
         rows.append(("Training time", format_duration(float(s["seconds"]))))
@@ -169,7 +173,8 @@ def _confusion(ev: Any) -> str:
             ink = "#fff" if share > 0.55 else "#111"
             cells.append(f"<td style='background:rgba({hue},{0.08 + 0.85 * share:.2f});color:{ink}'>{int(value)}</td>")
         body.append(f"<tr><th>{html.escape(name)}</th>{''.join(cells)}</tr>")
-    return (f"<p>Accuracy <b>{ev.accuracy:.1%}</b>, top-{ev.top_k} accuracy {ev.top_k_accuracy:.1%}, "
+    return (f"<p>Accuracy <b>{ev.accuracy:.1%}</b>, balanced accuracy {ev.balanced_accuracy:.1%}, "
+            f"macro-F1 {ev.macro_f1:.3f}, top-{ev.top_k} accuracy {ev.top_k_accuracy:.1%}, "
             f"on {ev.count} validation images (rows: true class; columns: predicted class).</p>"
             f"<table class='matrix'>{head}{''.join(body)}</table>")
 
@@ -179,11 +184,16 @@ def _per_class(ev: Any) -> str:
     return _table(["class", "precision", "recall", "F1", "images"], rows)
 
 
-def _test_figures(summary: dict[str, Any]) -> str:
-    """Figures on a held-out test set, when the run has them (summary "test" or test_* keys)."""
-    figures = dict(summary.get("test") or {}) if isinstance(summary.get("test"), dict) else {}
-    figures.update({k[5:]: v for k, v in summary.items() if k.startswith("test_")})
-    rows = [(str(k), f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in figures.items()]
+TEST_FIGURES = (("accuracy", "Accuracy"), ("balanced_accuracy", "Balanced accuracy"), ("macro_f1", "Macro-F1"),
+                ("top_k_accuracy", "Top-k accuracy"), ("images", "Images"), ("source", "Images from"))
+
+
+def held_out_figures(summary: dict[str, Any]) -> str:
+    """Figures on the held-out test set, when the run was evaluated on one (summary "test"), kept
+    apart from the validation figures."""
+    figures = summary.get("test") if isinstance(summary.get("test"), dict) else {}
+    rows = [(label, f"{figures[key]:.1%}" if isinstance(figures[key], float) else str(figures[key]))
+            for key, label in TEST_FIGURES if key in figures]
     return _table(["figure", "value"], rows) if rows else ""
 
 

@@ -47,7 +47,8 @@ class EpochEnd:
 class Message:
     level: str  # "info" | "warning" | "error"
     text: str
-    kind: str = ""  # "phase": two-phase fine-tuning switches to phase 2 at `epoch` (the plots mark it)
+    kind: str = ""  # "phase": two-phase fine-tuning switches to phase 2 at `epoch` (the plots mark it);
+    # "prepare": the step a run is on before its first batch (scan, build, compile, first step), shown as progress
     epoch: int = -1  # 0-based epoch the message refers to, or -1
 
 

@@ -23,6 +23,19 @@ class FreezeSummary:
         )
 
 
+@dataclass(frozen=True)
+class LayerRow:
+    """One backbone layer with parameters, as the freeze map lists it (engine/model.freeze_map fills it)."""
+
+    name: str
+    type: str
+    output_shape: tuple[int | None, ...]
+    params: int  # all of the layer's weights (a BatchNorm's moving statistics included)
+    block: str
+    trainable: bool
+    trainable_params: int = 0  # the weights that train (a BatchNorm's scale and offset, not its statistics)
+
+
 def format_count(n: int) -> str:
     """1234567 -> "1.2 M", 12345 -> "12.3 k", 123 -> "123"."""
     if n >= 1_000_000:

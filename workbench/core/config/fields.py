@@ -75,6 +75,13 @@ def _coerce(tp: Any, value: Any, where: str, problems: list[Problem]) -> Any:
             return _BAD
         items = [_coerce(item_tp, v, where, problems) for v in value]
         return _BAD if any(i is _BAD for i in items) else items
+    if origin is dict:
+        key_tp, value_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            problems.append(Problem(where, 'must be a group of values by name, e.g. {"cat": 2.0, "dog": 1.0}'))
+            return _BAD
+        entries = {k: _coerce(value_tp, v, f"{where}.{k}", problems) for k, v in value.items()}
+        return _BAD if any(v is _BAD for v in entries.values()) else entries
     if origin in (typing.Union, types.UnionType):  # pragma: no cover - no optional fields yet
         return value
     ok = {

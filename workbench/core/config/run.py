@@ -56,6 +56,12 @@ PRECISIONS = ("off", "float16", "bfloat16")  # as workbench.core.engine.perf
 JIT_CHOICES = ("auto", "on", "off")
 
 
+CLASS_WEIGHTS = ("off", "balanced", "manual")
+
+
+LR_SCHEDULES = ("constant", "cosine", "plateau")
+
+
 @dataclass
 class AugmentConfig:
     flip: bool = False
@@ -80,6 +86,11 @@ class DataConfig:
     # parts and part `fold` (0-based) validates, instead of `validation_split`. 0 or 1: off.
     folds: int = 0
     fold: int = 0
+    # A held-out test set, never seen by training, keep-best, early stopping or tuning: a folder
+    # (same class sub-folders), or this share of each class held out of `folder` (seeded, before
+    # the validation split or the k-fold parts are made). Empty folder and 0: no test set.
+    test_folder: str = ""
+    test_split: float = 0.0
 
 
 @dataclass
@@ -150,6 +161,17 @@ class TrainingConfig:
     # also on recent CPUs); "off" is float32. XLA: "auto" lets Keras decide (on for GPUs).
     mixed_precision: str = "off"
     jit_compile: str = "auto"
+    # Class imbalance: "balanced" weighs each class's loss by images / (classes * its images);
+    # "manual" uses `manual_class_weights` (class name -> weight; classes not named weigh 1).
+    class_weights: str = "off"
+    manual_class_weights: dict[str, float] = field(default_factory=dict)
+    # The learning rate over the run: "constant"; "cosine" (linear warm-up over `warmup_epochs`,
+    # then cosine decay to 0 by the last epoch; each phase of two-phase fine-tuning has its own);
+    # "plateau" (times `plateau_factor` when `monitor` has not improved for `plateau_patience` epochs).
+    lr_schedule: str = "constant"
+    warmup_epochs: int = 0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2
 
 
 @dataclass

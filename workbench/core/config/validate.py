@@ -9,10 +9,12 @@ from pathlib import Path
 from workbench.core.base.problems import Problem
 from workbench.core.config.run import (
     ACTIVATIONS,
+    CLASS_WEIGHTS,
     DROPOUT_KINDS,
     DROPOUT_PLACEMENTS,
     FREEZE_POLICIES,
     JIT_CHOICES,
+    LR_SCHEDULES,
     MONITORS,
     OPTIMIZERS,
     POOLINGS,
@@ -22,6 +24,7 @@ from workbench.core.config.run import (
     WEIGHT_SOURCES,
     DataConfig,
     RunConfig,
+    TrainingConfig,
 )
 
 _COUNT_CACHE: dict[str, tuple[tuple, dict[str, int]]] = {}
@@ -51,6 +54,7 @@ def validate(config: RunConfig, check_paths: bool = True) -> list[Problem]:
     elif d.folds < 2 and not 0.0 < d.validation_split < 1.0:
         bad("data.validation_split", "must be between 0 and 1 (e.g. 0.2 keeps 20 % for validation)")
     problems += _fold_problems(d, check_paths)
+    problems += _test_set_problems(d, check_paths)
     for name in ("rotation", "zoom", "contrast"):
         v = getattr(d.augment, name)
         if not 0.0 <= v < 1.0:
@@ -166,6 +170,8 @@ def validate(config: RunConfig, check_paths: bool = True) -> list[Problem]:
         bad("training.mixed_precision", f"must be one of: {', '.join(PRECISIONS)}")
     if t.jit_compile not in JIT_CHOICES:
         bad("training.jit_compile", f"must be one of: {', '.join(JIT_CHOICES)}")
+    problems += _class_weight_problems(t, d.folder if check_paths else "")
+    problems += _schedule_problems(t)
     return problems
 
 
@@ -202,7 +208,120 @@ def warnings(config: RunConfig) -> list[Problem]:
     if 0.8 < dr.rate < 1.0:
         found.append(Problem("dropout.rate", f"{dr.rate:g} drops most activations: the model may not learn "
                                              f"(0.2 to 0.5 is common)"))
+    folder = config.data.folder
+    if folder.strip() and Path(folder).is_dir():
+        imbalance = imbalance_warning(_images_per_class(folder), t.class_weights)
+        if imbalance:
+            found.append(Problem("data.folder", imbalance))
     return found
+
+
+IMBALANCE_RATIO = 3.0  # the largest class this many times the smallest, or more: a warning
+
+
+def imbalance_warning(counts: dict[str, int], class_weights: str = "off") -> str:
+    """A warning when the largest class has IMBALANCE_RATIO times the images of the smallest; "" when not."""
+    present = {name: n for name, n in counts.items() if n > 0}
+    if len(present) < 2:
+        return ""
+    largest, smallest = max(present, key=present.get), min(present, key=present.get)
+    ratio = present[largest] / present[smallest]
+    if ratio < IMBALANCE_RATIO:
+        return ""
+    advice = ("class weights are on" if class_weights != "off" else
+              "consider class weights (Training: Class weights, 'balanced') or more images of the small classes")
+    return (f"the classes are imbalanced: '{largest}' has {present[largest]} images, {ratio:.1f} times "
+            f"the {present[smallest]} of '{smallest}'; {advice}")
+
+
+def _test_set_problems(d: DataConfig, check_paths: bool) -> list[Problem]:
+    """A test folder or a test split (not both), a usable fraction, and room left for validation."""
+    problems = []
+    if not 0.0 <= d.test_split < 1.0:
+        problems.append(Problem("data.test_split", "must be at least 0 and below 1 (e.g. 0.1 holds out 10 % "
+                                                   "of each class for testing; 0: no test split)"))
+    if d.test_folder.strip():
+        if d.test_split > 0:
+            problems.append(Problem("data.test_split", "choose a test folder or a test split, not both "
+                                                       "(set the split to 0 to use the folder)"))
+        if check_paths and not Path(d.test_folder).is_dir():
+            problems.append(Problem("data.test_folder", f"folder not found: {d.test_folder}"))
+        elif d.folder.strip() and _same_folder(d.test_folder, d.folder):
+            problems.append(Problem("data.test_folder", "the test folder is the training folder: test images "
+                                                        "must be images the model never trains on"))
+        elif check_paths and d.folder.strip() and Path(d.folder).is_dir():
+            known = _images_per_class(d.folder)
+            extra = sorted(set(_images_per_class(d.test_folder)) - set(known))
+            if known and extra:
+                problems.append(Problem("data.test_folder", f"the test folder's classes must be the training "
+                                                            f"folder's: it has {', '.join(extra)}, which the "
+                                                            f"training folder lacks"))
+    elif (0.0 < d.test_split < 1.0 and not d.validation_folder.strip() and d.folds < 2
+          and 0.0 < d.validation_split < 1.0 and d.test_split + d.validation_split >= 1.0):
+        problems.append(Problem("data.test_split", f"a test split of {d.test_split:g} and a validation split of "
+                                                   f"{d.validation_split:g} leave nothing to train on: together "
+                                                   f"they must stay below 1"))
+    return problems
+
+
+def _same_folder(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
+def _class_weight_problems(t: TrainingConfig, folder: str) -> list[Problem]:
+    """A known mode; manual weights that are positive numbers for classes the folder has."""
+    import math
+
+    if t.class_weights not in CLASS_WEIGHTS:
+        return [Problem("training.class_weights", f"must be one of: {', '.join(CLASS_WEIGHTS)}")]
+    if t.class_weights != "manual":
+        return []
+    if not t.manual_class_weights:
+        return [Problem("training.manual_class_weights", 'give a weight per class, e.g. {"cat": 2, "dog": 1} '
+                                                         "(classes left out weigh 1)")]
+    problems = []
+    for name, weight in t.manual_class_weights.items():
+        if not math.isfinite(weight) or weight <= 0 or weight > 1000:
+            problems.append(Problem("training.manual_class_weights",
+                                    f"the weight of '{name}' is {weight:g}: each weight must be above 0 and "
+                                    f"at most 1000 (1: as usual, 2: counts twice)"))
+    known = _images_per_class(folder) if folder.strip() and Path(folder).is_dir() else {}
+    unknown = sorted(name for name in t.manual_class_weights if known and name not in known)
+    if unknown:
+        problems.append(Problem("training.manual_class_weights",
+                                f"no class folder named {', '.join(repr(n) for n in unknown)}; the classes "
+                                f"are: {', '.join(known)}"))
+    return problems
+
+
+def _schedule_problems(t: TrainingConfig) -> list[Problem]:
+    """A known schedule; a warm-up shorter than the run (each phase's, with two-phase); plateau settings."""
+    if t.lr_schedule not in LR_SCHEDULES:
+        return [Problem("training.lr_schedule", f"must be one of: {', '.join(LR_SCHEDULES)}")]
+    problems = []
+    if t.lr_schedule == "cosine":
+        if t.warmup_epochs < 0:
+            problems.append(Problem("training.warmup_epochs", "must be 0 (no warm-up) or a number of epochs"))
+        elif t.two_phase and 1 <= t.phase1_epochs < t.epochs:
+            shortest = min(t.phase1_epochs, t.epochs - t.phase1_epochs)
+            if t.warmup_epochs >= shortest:
+                problems.append(Problem("training.warmup_epochs",
+                                        f"each phase warms up on its own: the warm-up ({t.warmup_epochs} epochs) "
+                                        f"must be shorter than the shorter phase ({shortest} epochs)"))
+        elif t.warmup_epochs >= t.epochs:
+            problems.append(Problem("training.warmup_epochs",
+                                    f"the warm-up ({t.warmup_epochs} epochs) must be shorter than the run "
+                                    f"({t.epochs} epochs), or the rate never decays"))
+    if t.lr_schedule == "plateau":
+        if not 0.0 < t.plateau_factor < 1.0:
+            problems.append(Problem("training.plateau_factor", "must be above 0 and below 1 (0.5 halves the "
+                                                               "learning rate)"))
+        if t.plateau_patience < 1:
+            problems.append(Problem("training.plateau_patience", "must be at least 1 epoch"))
+    return problems
 
 
 def _fold_problems(d: DataConfig, check_paths: bool) -> list[Problem]:

@@ -13,13 +13,16 @@ Two decoders, one per kind of file, chosen once per file from its header (`pillo
 The scan records which files take the Pillow path (`ScanReport.pillow_paths`); prediction
 asks `needs_pillow` (the same decision, from the header only); both then read through
 `graph_decoder`, so a file gives the model the same array in training, evaluation and prediction.
+A native file's DCT scale and antialiasing are read from its header too (`file_route`), so a
+dataset whose files all take one route decodes without any branching per image.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -214,18 +217,116 @@ def takes_pillow(img: Any, path: str | os.PathLike) -> bool:
         return True
 
 
-def pillow_flags(paths: Sequence[str]) -> list[bool]:
-    """needs_pillow for each path, over a few threads (header reads), in input order."""
+# ---- which decoder a file takes, and how: its route --------------------------------------------
+#
+# A route is decided once per file, from its header, when a dataset is built: Pillow, or tf.io with
+# the JPEG DCT scale and the antialiasing already chosen. A dataset whose files all take one route
+# (photos from one camera, a folder of PNGs) then has no branching per image in its graph: a
+# tf.cond or tf.switch_case per image costs 0.03-0.06 ms of CPU each, 3-5 % of decoding a 500x375
+# JPEG (docs/measured.md). DYNAMIC (a header that could not be read when the dataset was built)
+# makes the same choices inside the graph.
+
+PILLOW, DYNAMIC = 0, 1
+_DCT_RATIOS = (1, 2, 4, 8)
+# (JPEG?, DCT ratio, antialias) of each native route; its number is 2 + the index here.
+_NATIVE = tuple((jpeg, ratio, antialias) for jpeg, ratio in [(False, 1)] + [(True, r) for r in _DCT_RATIOS]
+                for antialias in (False, True))
+ROUTES = (PILLOW, DYNAMIC, *range(2, 2 + len(_NATIVE)))
+
+
+def dct_ratio(height: int, width: int, image_size: int) -> int:
+    """The JPEG DCT scale Pillow's draft picks: the largest of 1/8, 1/4, 1/2 that keeps both sides >= S."""
+    scale = min(height // image_size, width // image_size)
+    return max((r for r in _DCT_RATIOS if scale >= r), default=1)
+
+
+def native_route(fmt: str, height: int, width: int, image_size: int) -> int:
+    """The route of a native file of this format and size (see decode_native)."""
+    ratio = dct_ratio(height, width, image_size) if fmt == "JPEG" else 1
+    # libjpeg rounds scaled sides up; a side that shrinks 3x or more is resized with antialiasing
+    antialias = max(-(-height // ratio), -(-width // ratio)) >= 3 * image_size
+    return 2 + _NATIVE.index((fmt == "JPEG", ratio, antialias))
+
+
+def header_size(path: str | os.PathLike) -> tuple[str, int, int] | None:
+    """(format, height, width) of a JPEG, PNG, GIF or BMP from its first bytes, or None.
+
+    A few dozen microseconds in Python, a fifth of Pillow's Image.open; anything unexpected
+    gives None, and the graph then decides itself (DYNAMIC).
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+            if head.startswith(b"\xff\xd8\xff"):
+                found = _jpeg_size(head)
+                if found is None and len(head) == 65536:  # a big EXIF block or thumbnail first
+                    found = _jpeg_size(head + f.read())
+                return None if found is None else ("JPEG", *found)
+    except OSError:
+        return None
+    if head.startswith(_PNG_SIGNATURE) and head[12:16] == b"IHDR":
+        return "PNG", int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
+    if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
+        return "GIF", int.from_bytes(head[8:10], "little"), int.from_bytes(head[6:8], "little")
+    if head[:2] == b"BM" and len(head) >= 26:
+        return "BMP", abs(int.from_bytes(head[22:26], "little", signed=True)), int.from_bytes(head[18:22], "little")
+    return None
+
+
+_SOF = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) from a JPEG's first frame header, walking the markers."""
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):
+            pos += 2
+            continue
+        if marker in _SOF:
+            if pos + 9 > len(data):
+                return None
+            return int.from_bytes(data[pos + 5:pos + 7], "big"), int.from_bytes(data[pos + 7:pos + 9], "big")
+        if marker in (0xD9, 0xDA):  # end, or the scan before any frame header
+            return None
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    return None
+
+
+def file_route(path: str, image_size: int, pillow: bool | None = None) -> int:
+    """This file's route at `image_size`; `pillow` is the scan's decision, asked of the header when None."""
+    if pillow is None:
+        pillow = needs_pillow(path)
+    if pillow:
+        return PILLOW
+    found = header_size(path)
+    return DYNAMIC if found is None else native_route(*found, image_size)
+
+
+def file_routes(paths: Sequence[str], image_size: int, pillow_paths: Collection[str] | None = None) -> list[int]:
+    """file_route for each path, over a few threads (header reads), in input order."""
     if not paths:
         return []
-    workers = max(1, min(8, 2 * (os.cpu_count() or 1), len(paths)))
+
+    def route(path: str) -> int:
+        return file_route(path, image_size, None if pillow_paths is None else path in pillow_paths)
+
+    workers = max(1, min(8, 2 * (os.cpu_count() or 1), len(paths) // 64))
+    if workers == 1:
+        return [route(p) for p in paths]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="route") as pool:
-        return list(pool.map(needs_pillow, paths, chunksize=16))
+        return list(pool.map(route, paths, chunksize=64))
 
 
 # ---- the native decoder and the one reader every path uses ------------------------------------
 
-def decode_native(contents: Any, image_size: int, dtype: str = "uint8") -> Any:
+def decode_native(contents: Any, image_size: int, dtype: str = "uint8", route: int = DYNAMIC) -> Any:
     """tf.string (a JPEG, PNG, GIF or BMP file) -> [S, S, 3] of 0..255 integers, inside a TensorFlow graph.
 
     A JPEG is decoded at the DCT scale Pillow's draft picks (the largest of 1/8, 1/4, 1/2 that
@@ -236,33 +337,44 @@ def decode_native(contents: Any, image_size: int, dtype: str = "uint8") -> Any:
     draws on most source pixels. A side that shrinks 3x or more (after a JPEG's DCT scaling: only
     very wide or tall images) is resized with antialiasing. Rounded to whole levels, as `dtype`
     ("uint8", or "float32" holding the same values, which spares a streaming pipeline two casts);
-    an image already S x S is kept as it is.
+    an image already S x S comes out as it was (a bilinear resize to its own size is exact).
+    `route` (file_route) gives those choices from the header; DYNAMIC makes them here, per image.
     """
     import tensorflow as tf
+
+    if route != DYNAMIC:
+        jpeg, ratio, antialias = _NATIVE[route - 2]
+        if jpeg:
+            image = tf.io.decode_jpeg(contents, channels=3, ratio=ratio)
+        else:
+            image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+        return _resized(image, image_size, dtype, antialias)
 
     def jpeg() -> Any:
         shape = tf.io.extract_jpeg_shape(contents)
         scale = tf.minimum(shape[0] // image_size, shape[1] // image_size)
-        index = tf.add_n([tf.cast(scale >= s, tf.int32) for s in (2, 4, 8)])
-        return tf.switch_case(index, [
-            (lambda r=r: tf.io.decode_jpeg(contents, channels=3, ratio=r)) for r in (1, 2, 4, 8)])
+        index = tf.add_n([tf.cast(scale >= s, tf.int32) for s in _DCT_RATIOS[1:]])
+        return tf.switch_case(index, [partial(tf.io.decode_jpeg, contents, channels=3, ratio=r) for r in _DCT_RATIOS])
 
     def other() -> Any:
         return tf.io.decode_image(contents, channels=3, expand_animations=False)
 
     image = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
     image.set_shape([None, None, 3])
-    sides = tf.shape(image)[:2]
+    wide = tf.reduce_any(tf.shape(image)[:2] >= 3 * image_size)
+    # partial, not lambda: AutoGraph cannot tell apart lambdas that share a line
+    return tf.cond(wide, partial(_resized, image, image_size, dtype, True), partial(_resized, image, image_size, dtype, False))
 
-    def resized(antialias: bool) -> Any:
-        pixels = tf.image.resize(image, [image_size, image_size], method="bilinear", antialias=antialias)
-        return tf.cast(tf.clip_by_value(tf.round(pixels), 0.0, 255.0), dtype)
 
-    index = tf.where(tf.reduce_all(tf.equal(sides, image_size)), 0,
-                     tf.where(tf.reduce_any(sides >= 3 * image_size), 2, 1))
-    image = tf.switch_case(index, [lambda: tf.cast(image, dtype), lambda: resized(False), lambda: resized(True)])
-    image.set_shape([image_size, image_size, 3])
-    return image
+def _resized(image: Any, image_size: int, dtype: str, antialias: bool) -> Any:
+    """Bilinear with half-pixel centres, rounded to whole levels (a convex mix of 0..255 needs no clip)."""
+    import tensorflow as tf
+
+    image.set_shape([None, None, 3])
+    pixels = tf.image.resize(image, [image_size, image_size], method="bilinear", antialias=antialias)
+    pixels = tf.cast(tf.round(pixels), dtype)
+    pixels.set_shape([image_size, image_size, 3])
+    return pixels
 
 
 def graph_decoder(
@@ -270,15 +382,18 @@ def graph_decoder(
     on_error: Callable[[str, str], Any] | None = None,
     on_read: Callable[[], Any] | None = None,
     dtype: str = "uint8",
+    routes: Sequence[int] = (PILLOW, DYNAMIC),
 ) -> Callable:
-    """fn(path: tf.string, pillow: tf.bool or bool) -> ([S, S, 3] `dtype`, ok: tf.bool), for Dataset.map.
+    """fn(path: tf.string, which) -> ([S, S, 3] `dtype`, ok: tf.bool), for Dataset.map.
 
-    The one reader of training, evaluation and prediction. A native file is read and decoded by
-    TensorFlow alone (`tf.io.read_file`, `decode_native`): no Python, no GIL. One that is gone or
-    damaged raises inside the graph, so the caller follows the map with `ignore_errors()` and
-    tells which files went missing (make_dataset counts them per pass, decode_files per call).
-    A Pillow file costs one call to `load_image` (with `on_read`); one that cannot be read gives
-    ok=False and `on_error(path, reason)`.
+    `which` indexes `routes` (file_route): a Python int builds that route alone (no branching
+    per image), a tf.int32 switches between them per image. The one reader of training,
+    evaluation and prediction. A native file is read and decoded by TensorFlow alone
+    (`tf.io.read_file`, `decode_native`): no Python, no GIL. One that is gone or damaged raises
+    inside the graph, so the caller follows the map with `ignore_errors()` and tells which files
+    went missing (make_dataset counts them per pass, decode_files per call). A Pillow file costs
+    one call to `load_image` (with `on_read`); one that cannot be read gives ok=False and
+    `on_error(path, reason)`.
     """
     import tensorflow as tf
 
@@ -296,23 +411,31 @@ def graph_decoder(
             if on_read is not None:
                 on_read()
 
-    def native(path: Any) -> tuple[Any, Any]:
-        return decode_native(tf.io.read_file(path), image_size, dtype), tf.constant(True)
+    def by_route(path: Any, route: int) -> tuple[Any, Any]:
+        if route == PILLOW:
+            image, ok = tf.numpy_function(read_pixels, [path], [tf.uint8, tf.bool])
+            return tf.cast(image, dtype), ok
+        return decode_native(tf.io.read_file(path), image_size, dtype, route), tf.constant(True)
 
-    def with_pillow(path: Any) -> tuple[Any, Any]:
-        image, ok = tf.numpy_function(read_pixels, [path], [tf.uint8, tf.bool])
-        return tf.cast(image, dtype), ok
-
-    def decode(path: Any, pillow: Any) -> tuple[Any, Any]:
-        if isinstance(pillow, bool):  # every file takes one route: no tf.cond per image
-            image, ok = with_pillow(path) if pillow else native(path)
+    def decode(path: Any, which: Any) -> tuple[Any, Any]:
+        if isinstance(which, int):
+            image, ok = by_route(path, routes[which])
         else:
-            image, ok = tf.cond(pillow, lambda: with_pillow(path), lambda: native(path))
+            image, ok = tf.switch_case(which, [partial(by_route, path, r) for r in routes])
         image.set_shape([image_size, image_size, 3])
         ok.set_shape([])
         return image, ok
 
     return decode
+
+
+def route_choices(routes: Sequence[int]) -> tuple[tuple[int, ...], np.ndarray | int]:
+    """(the distinct routes, each file's index into them): a Python 0 when they are all one route."""
+    present = tuple(sorted(set(routes))) or (DYNAMIC,)
+    if len(present) == 1:
+        return present, 0
+    position = {route: i for i, route in enumerate(present)}
+    return present, np.array([position[r] for r in routes], np.int32)
 
 
 def decode_files(
@@ -323,16 +446,26 @@ def decode_files(
 
     if not paths:
         return []
-    flags = list(pillow) if pillow is not None else pillow_flags(paths)
+    if pillow is None:
+        routes = file_routes(paths, image_size)
+    else:
+        routes = [file_route(p, image_size, bool(flag)) for p, flag in zip(paths, pillow, strict=True)]
+    present, which = route_choices(routes)
     problems: dict[str, str] = {}
-    decode = graph_decoder(image_size, on_error=problems.setdefault)
-
-    def indexed(index: Any, path: Any, flag: Any) -> tuple[Any, Any, Any]:
-        image, ok = decode(path, flag)
-        return index, image, ok
+    decode = graph_decoder(image_size, on_error=problems.setdefault, routes=present)
 
     names = tf.constant([os.fsencode(p) for p in paths], tf.string, shape=[len(paths)])
-    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), names, np.array(flags, bool)))
+    if isinstance(which, int):
+        ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), names))
+
+        def indexed(index: Any, path: Any) -> tuple[Any, Any, Any]:
+            return (index, *decode(path, which))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), names, which))
+
+        def indexed(index: Any, path: Any, choice: Any) -> tuple[Any, Any, Any]:  # type: ignore[misc]
+            return (index, *decode(path, choice))
+
     ds = ds.map(indexed, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
     results: list[tuple[np.ndarray | None, str]] = [(None, "")] * len(paths)
     for indices, images, oks in ds.batch(64).prefetch(1).as_numpy_iterator():

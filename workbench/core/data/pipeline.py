@@ -20,9 +20,9 @@ import numpy as np
 
 from workbench.core.base.problems import Problem
 from workbench.core.config.run import AugmentConfig, DataConfig
-from workbench.core.data.decode import graph_decoder, pillow_flags
+from workbench.core.data.decode import file_routes, graph_decoder, route_choices
 from workbench.core.data.scan import ScanReport, scan_folder
-from workbench.core.data.splits import kfold_split, split_items
+from workbench.core.data.splits import class_counts, hold_out_test, kfold_split, split_items
 
 
 def too_few_for_folds(report: ScanReport, folds: int) -> list[Problem]:
@@ -110,7 +110,8 @@ def make_dataset(
     `skip_counter`. Training data is reshuffled every epoch from `seed`; augmentation runs
     only when `training` is true and `augment.enabled`. `pillow_paths` (the scan's
     `ScanReport.pillow_paths`) are decoded with Pillow, the rest natively; when not given,
-    each file's header decides (decode.needs_pillow, the same rule).
+    each file's header decides (decode.needs_pillow, the same rule). Each native file's route
+    (DCT scale, antialiasing) comes from its header too (decode.file_routes).
     """
     import tensorflow as tf
 
@@ -118,18 +119,13 @@ def make_dataset(
     autotune = tf.data.AUTOTUNE
     paths = [os.fsencode(p) for p, _ in items]  # bytes survive any file name
     labels = np.array([label for _, label in items], dtype=np.int32)
-    if pillow_paths is None:
-        flags = np.array(pillow_flags([p for p, _ in items]), dtype=bool)
-    else:
-        flags = np.array([p in pillow_paths for p, _ in items], dtype=bool)
+    routes, which = route_choices(file_routes([p for p, _ in items], image_size, pillow_paths))
     names = tf.constant(paths, tf.string, shape=[len(paths)])
     indices = np.arange(len(paths), dtype=np.int64)
-    if len(flags) and (flags.all() or not flags.any()):
-        route = bool(flags[0])  # every file takes one route: a constant, no tf.cond per image
+    if isinstance(which, int):  # every file takes one route: built alone, no branching per image
         ds = tf.data.Dataset.from_tensor_slices((names, labels, indices))
     else:
-        route = None
-        ds = tf.data.Dataset.from_tensor_slices(((names, labels, indices), flags.reshape(len(paths))))
+        ds = tf.data.Dataset.from_tensor_slices(((names, labels, indices), which))
     n = max(len(items), 1)
     if shuffle and not cache:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)  # shuffles names, not pixels
@@ -137,15 +133,15 @@ def make_dataset(
     # Cached images stay uint8 (a quarter of the memory); streamed ones are float32 from the start.
     pixels = tf.uint8 if cache else tf.float32
     read = graph_decoder(image_size, on_error=None if skip_counter is None else skip_counter.add,
-                         dtype=pixels.name)
+                         dtype=pixels.name, routes=routes)
 
-    if route is not None:
+    if isinstance(which, int):
         def decode(path, label, index):
-            image, ok = read(path, route)
+            image, ok = read(path, which)
             return image, label, ok, index
     else:
-        def decode(path_label_index, pillow):
-            image, ok = read(path_label_index[0], pillow)
+        def decode(path_label_index, choice):
+            image, ok = read(path_label_index[0], choice)
             return image, path_label_index[1], ok, path_label_index[2]
 
     def to_float(images, labels):
@@ -154,13 +150,14 @@ def make_dataset(
     # A native file gone or damaged since the scan raises inside the graph: ignore_errors drops
     # it, and `accounted` tells which ones, once per pass, with no Python per image.
     ds = ds.map(decode, num_parallel_calls=autotune, deterministic=True).ignore_errors()
-    ds = accounted(ds, [p for p, _ in items], image_size, batch_size, skip_counter, read_counter)
+    # Streamed batches are finished inside the accounting step: a stage fewer per batch.
+    ds = accounted(ds, [p for p, _ in items], image_size, batch_size, skip_counter, read_counter,
+                   finish=None if cache else to_float)
     if cache:
         ds = ds.unbatch().cache()  # uint8: a quarter of the memory of float32
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size)
-    ds = ds.map(to_float, num_parallel_calls=autotune, deterministic=True)
+        ds = ds.batch(batch_size).map(to_float, num_parallel_calls=autotune, deterministic=True)
     if training and augment is not None and augment.enabled:
         augmenter = _augmenter(augment, seed)
 
@@ -175,8 +172,11 @@ def make_dataset(
 
 
 def accounted(ds, paths: Sequence[str], image_size: int, every: int,
-              skip_counter: SkipCounter | None, read_counter: ReadCounter | None):
+              skip_counter: SkipCounter | None, read_counter: ReadCounter | None,
+              finish: Callable | None = None):
     """(image, label, ok, index) -> batches of (images, labels) of the files read, noting what each pass skipped.
+
+    `finish(images, labels)`, when given, maps each batch in the same step.
 
     Batches hold `every` elements less those skipped (a batch is never empty). Per batch,
     a sequential scan marks the indices that came through in a
@@ -208,12 +208,18 @@ def accounted(ds, paths: Sequence[str], image_size: int, every: int,
         done = tf.numpy_function(note, [seen, tf.reduce_sum(tf.cast(index < n, tf.int64)), at_end], tf.bool)
         with tf.control_dependencies([done]):
             seen = tf.where(at_end, tf.zeros_like(seen), seen)
-        return seen, (tf.boolean_mask(images, ok), tf.boolean_mask(labels, ok))
+        # Masking copies the whole batch: only when one of its images failed (or at the end marker).
+        kept = tf.cond(tf.reduce_all(ok), lambda: (images, labels),
+                       lambda: (tf.boolean_mask(images, ok), tf.boolean_mask(labels, ok)))
+        return seen, kept if finish is None else finish(*kept)
 
     def not_empty(images, labels):
         return tf.shape(images)[0] > 0
 
-    return ds.concatenate(end).batch(every).scan(tf.zeros([n + 1], tf.bool), step).filter(not_empty)
+    # ignore_errors keeps tf.data from fusing the map with the batch, whose copying then ran on one
+    # thread: 0.65 of a plain pipeline's images/s at 224 px (docs/measured.md); in parallel it keeps up.
+    batches = ds.concatenate(end).batch(every, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return batches.scan(tf.zeros([n + 1], tf.bool), step).filter(not_empty)
 
 
 def _augmenter(augment: AugmentConfig, seed: int) -> Callable:
@@ -250,6 +256,60 @@ class PreparedData:
     report: ScanReport
     val_report: ScanReport | None = None  # the validation folder's scan, when one is used
     warnings: tuple[Problem, ...] = ()  # files and classes left out, from both scans
+    test_count: int = 0  # images held out of `folder` for testing (data.test_split); never trained on
+    train_counts: tuple[int, ...] = ()  # training images per class, for class weights
+
+
+# Scans reused while their folder is unchanged: a sweep's or a tuning study's trials run in one
+# process and scan the same folder; the scan decodes every file, the signature only stats them.
+_SCANS: dict[tuple[str, str], tuple[str, ScanReport]] = {}
+_SCANS_LOCK = threading.Lock()
+_SCANS_KEPT = 4
+
+
+def folder_signature(folder: str | os.PathLike) -> str | None:
+    """A hash of every path, size, modification and change time (permissions) under `folder`; None when
+    it cannot be read."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        for dirpath, dirnames, filenames in os.walk(folder, onerror=_raise):
+            dirnames.sort()
+            for name in sorted(filenames) + dirnames:
+                st = os.stat(os.path.join(dirpath, name))
+                digest.update(f"{dirpath}/{name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\n".encode("utf-8", "surrogateescape"))
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _raise(error: OSError) -> None:
+    raise error
+
+
+def scan_once(folder: str | os.PathLike, field: str = "data.folder") -> ScanReport:
+    """scan_folder, or its earlier report in this process when nothing under `folder` has changed since."""
+    key = (os.path.abspath(folder), field)
+    signature = folder_signature(folder) if Path(folder).is_dir() else None
+    with _SCANS_LOCK:
+        kept = _SCANS.get(key)
+    if signature is not None and kept is not None and kept[0] == signature:
+        return kept[1]
+    report = scan_folder(folder, field=field)
+    if signature is not None and signature == folder_signature(folder):  # unchanged while it was scanned
+        with _SCANS_LOCK:
+            _SCANS.pop(key, None)
+            _SCANS[key] = (signature, report)
+            while len(_SCANS) > _SCANS_KEPT:
+                _SCANS.pop(next(iter(_SCANS)))
+    return report
+
+
+def forget_scans() -> None:
+    """Drop the kept scans (a benchmark's first trial in a process)."""
+    with _SCANS_LOCK:
+        _SCANS.clear()
 
 
 def prepare_data(
@@ -257,14 +317,15 @@ def prepare_data(
     read_counter: ReadCounter | None = None,
 ) -> PreparedData:
     """Scan, split and build both pipelines for a run; blocking problems come back as values."""
-    report = scan_folder(data.folder)
+    report = scan_once(data.folder)
     problems = list(report.blocking)
     warnings = list(report.warnings)
     val_report = None
+    rest, test_items = hold_out_test(report.items, data, seed)  # the test share never reaches training
     if data.validation_folder.strip():
-        val_report = scan_folder(data.validation_folder, field="data.validation_folder")
+        val_report = scan_once(data.validation_folder, field="data.validation_folder")
         warnings += val_report.warnings
-        train_items, val_items = report.items, ()
+        train_items, val_items = rest, ()
         if not Path(data.validation_folder).is_dir():
             problems += val_report.blocking
         elif not problems:
@@ -277,9 +338,9 @@ def prepare_data(
         if not problems:
             problems += too_few_for_folds(report, data.folds)
         if not problems:
-            train_items, val_items = kfold_split(report.items, data.folds, data.fold, seed)
+            train_items, val_items = kfold_split(rest, data.folds, data.fold, seed)
     else:
-        train_items, val_items = split_items(report.items, data.validation_split, seed)
+        train_items, val_items = split_items(rest, data.validation_split, seed)
     if not problems and not val_items:
         field_name = "data.validation_folder" if val_report else "data.validation_split"
         problems.append(Problem(field_name, "no images are left for validation: add images to each class"))
@@ -295,6 +356,8 @@ def prepare_data(
         report=report,
         val_report=val_report,
         warnings=tuple(warnings),
+        test_count=len(test_items),
+        train_counts=tuple(class_counts(train_items, len(report.class_names))),
     )
     if problems:
         return prepared

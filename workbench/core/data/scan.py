@@ -13,6 +13,8 @@ from workbench.core.base.problems import Problem
 from workbench.core.data.decode import inspect_image
 from workbench.core.data.splits import ItemList
 
+# Images excluded from a dataset (data/edits.py) wait here, inside it, by class: never a class itself.
+EXCLUDED_FOLDER = "_excluded"
 _TOO_FEW_CLASSES = "training needs at least two classes (sub-folders) with usable images"
 
 
@@ -80,7 +82,7 @@ def scan_folder(
 
     folders, stray_images = [], 0
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or entry.name == EXCLUDED_FOLDER:
             continue
         if entry.is_dir():
             folders.append(entry.name)

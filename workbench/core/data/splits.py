@@ -1,7 +1,13 @@
-"""Seeded, stratified splits: validation fraction and k-fold parts."""
+"""Seeded, stratified splits: a held-out test share, the validation fraction and k-fold parts.
+
+The test share is taken first, from its own random stream, so it stays the same for a seed
+whatever the validation split or the k-fold settings; validation and the folds split the rest.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -64,9 +70,61 @@ def kfold_split(
     return train, val
 
 
+TEST_SEED_OFFSET = 7919  # the test share draws from its own stream, apart from the validation split's
+
+
+def hold_out_test(items: Sequence[tuple[str, int]], data: DataConfig, seed: int) -> tuple[ItemList, ItemList]:
+    """(the rest, test): the config's test share of each class, held out of `folder`.
+
+    Empty when the run has no test split (or a separate test folder). Depends only on the
+    items, `data.test_split` and the seed.
+    """
+    if data.test_folder.strip() or data.test_split <= 0:
+        return tuple(tuple(it) for it in items), ()
+    return stable_split(items, data.test_split, seed + TEST_SEED_OFFSET)
+
+
+def stable_split(items: Sequence[tuple[str, int]], fraction: float, seed: int) -> tuple[ItemList, ItemList]:
+    """(rest, held out), stratified like `split_items`, but each class held out in the order of a
+    seeded hash of the file's name rather than of its position in the list.
+
+    Why: the Fix data and Label tabs move, exclude and add files. With a permutation of positions
+    one edit reshuffles most of a class's held-out images, so a retrained run would train on the old
+    run's test images; here an edit changes at most the one image at the edge of the share.
+    """
+    by_class: dict[int, list[int]] = {}
+    for index, (_, label) in enumerate(items):
+        by_class.setdefault(label, []).append(index)
+    held: set[int] = set()
+    for indices in by_class.values():
+        n = len(indices)
+        if fraction <= 0 or n < 2:
+            continue
+        n_held = min(max(round(n * fraction), 1), n - 1)
+        order = sorted(indices, key=lambda i: (_name_hash(items[i][0], seed), i))
+        held.update(order[:n_held])
+    rest = tuple(tuple(it) for i, it in enumerate(items) if i not in held)
+    out = tuple(tuple(it) for i, it in enumerate(items) if i in held)
+    return rest, out
+
+
+def _name_hash(path: str, seed: int) -> bytes:
+    return hashlib.blake2b(f"{seed}:{os.path.basename(path)}".encode(), digest_size=8).digest()
+
+
 def split_for(data: DataConfig, items: Sequence[tuple[str, int]], seed: int) -> tuple[ItemList, ItemList]:
-    """The (train, validation) split a run's data config asks for: its k-fold part, or the fraction."""
+    """The (train, validation) split a run's data config asks for, after the test share is held out:
+    its k-fold part, or the fraction."""
+    rest, _ = hold_out_test(items, data, seed)
     if data.folds >= 2:
-        return kfold_split(items, data.folds, data.fold, seed)
-    return split_items(items, data.validation_split, seed)
+        return kfold_split(rest, data.folds, data.fold, seed)
+    return split_items(rest, data.validation_split, seed)
+
+
+def class_counts(items: Sequence[tuple[str, int]], classes: int) -> list[int]:
+    """Images per class index."""
+    counts = [0] * classes
+    for _, label in items:
+        counts[label] += 1
+    return counts
 

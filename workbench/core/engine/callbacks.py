@@ -188,6 +188,7 @@ class ModelSaver(keras.callbacks.Callback):
         self.folder, self.monitor = folder, monitor
         self.progress, self.guard = progress, guard
         self.early_stopping = None
+        self.plateau = None  # the run's ResumablePlateau, when its schedule is "plateau"
         self.class_names = list(class_names)
         state = state or {}
         best = state.get("best_value")
@@ -284,6 +285,7 @@ class ModelSaver(keras.callbacks.Callback):
             "best_logs": self.best_logs,
             "divergence_first": self.guard.first,
             "early_stopping": None if es is None else {"wait": int(es.wait), "best": es.best},
+            "plateau": None if self.plateau is None else self.plateau.counters(),
             "seconds": round(self._previous_seconds + time.perf_counter() - self._started, 3),
         }
 

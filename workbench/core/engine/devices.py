@@ -126,8 +126,30 @@ def _new_strategy(kind: str):
         # for ever on a worker that died or hangs; TensorFlow's coordination service also ends
         # the collectives of a cluster whose peer stopped sending heartbeats.
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout())
-        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        restore_sigterm_handler()
+        return strategy
     return tf.distribute.MirroredStrategy()
+
+
+def restore_sigterm_handler() -> bool:
+    """Give SIGTERM back to the handler this Python process chose; False where it cannot (not the main thread).
+
+    Making a MultiWorkerMirroredStrategy starts TensorFlow's coordination agent, whose preemption
+    notifier installs a C-level SIGTERM handler that only sets a flag of its own: the process would
+    then ignore SIGTERM (timeout, Slurm, Kubernetes). Python still reports its own handler
+    (signal.getsignal), so setting that one again puts it back (docs/measured.md).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    chosen = signal.getsignal(signal.SIGTERM)
+    if chosen is None:  # installed outside Python: nothing of ours to give back
+        return False
+    signal.signal(signal.SIGTERM, chosen)
+    return True
 
 
 COLLECTIVE_TIMEOUT_ENV = "WORKBENCH_COLLECTIVE_TIMEOUT"

@@ -109,15 +109,28 @@ def make_ramp_callback(model: Any, rate: float, epochs: int, steps_per_epoch: in
 def mc_predict(model: Any, images: Any, passes: int = 20, batch_size: int = 32) -> tuple[Any, Any, Any]:
     """Monte-Carlo dropout: (mean probabilities, their std, predictive entropy in nats).
 
-    Shapes (N, classes), (N, classes), (N,). Only the dropout layers of the
-    classifier's head run in training mode: the model is split at its first
-    dropout layer, the part before it (preprocessing and the backbone, with
-    its BatchNorm and any dropout of its own) runs once in inference mode, and
-    only the head after it runs `passes` times with training=True. So the
-    BatchNorm statistics are never touched, and MC prediction costs little
-    more than one plain prediction.
-    Raises ValueError when the head has a layer other than dropout whose
-    behaviour depends on training (BatchNorm, a nested model).
+    Shapes (N, classes), (N, classes), (N,). The passes come from `mc_samples`.
+    """
+    samples = mc_samples(model, images, passes, batch_size)
+    mean = samples.mean(axis=0)
+    return mean, samples.std(axis=0), entropy(mean)
+
+
+def has_mc_dropout(model: Any) -> bool:
+    """Whether Monte-Carlo passes can differ: the model has a dropout layer at its top level."""
+    return any(isinstance(layer, dropout_types()) for layer in model.layers)
+
+
+def mc_samples(model: Any, images: Any, passes: int = 20, batch_size: int = 32) -> Any:
+    """Every pass's probabilities, shape (passes, N, classes); (1, N, classes) without dropout or passes < 2.
+
+    Only the dropout layers of the classifier's head run in training mode: the model is split
+    at its first dropout layer, the part before it (preprocessing and the backbone, with its
+    BatchNorm and any dropout of its own) runs once in inference mode, and only the head after
+    it runs `passes` times with training=True. So the BatchNorm statistics are never touched,
+    and MC prediction costs little more than one plain prediction.
+    Raises ValueError when the head has a layer other than dropout whose behaviour depends on
+    training (BatchNorm, a nested model).
     """
     import keras
     import numpy as np
@@ -125,8 +138,7 @@ def mc_predict(model: Any, images: Any, passes: int = 20, batch_size: int = 32) 
     images = np.asarray(images, dtype="float32")
     drops = [layer for layer in model.layers if isinstance(layer, dropout_types())]
     if not drops or passes < 2:
-        probs = model.predict(images, batch_size=batch_size, verbose=0)
-        return probs, np.zeros_like(probs), _entropy(probs)
+        return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype="float32")[None]
 
     first = drops[0]
     features = keras.Model(model.inputs[0], first.input).predict(images, batch_size=batch_size, verbose=0)
@@ -143,12 +155,23 @@ def mc_predict(model: Any, images: Any, passes: int = 20, batch_size: int = 32) 
         batch = features[start : start + batch_size]
         for p in range(passes):
             samples[p, start : start + len(batch)] = keras.ops.convert_to_numpy(head(batch, training=True))
-    mean = samples.mean(axis=0)
-    return mean, samples.std(axis=0), _entropy(mean)
+    return samples
 
 
-def _entropy(probs: Any) -> Any:
+def entropy(probs: Any) -> Any:
+    """Entropy in nats over the last axis."""
     import numpy as np
 
     p = np.clip(probs, 1e-12, 1.0)
     return -(p * np.log(p)).sum(axis=-1)
+
+
+def mutual_information(samples: Any) -> Any:
+    """BALD: H[mean p] - mean H[p] over the passes (axis 0), in nats, never below 0.
+
+    High when the passes are each sure but disagree: uncertainty of the model rather than of
+    the data (Houlsby et al., 2011; Gal et al., 2017). One pass gives 0.
+    """
+    import numpy as np
+
+    return np.maximum(entropy(samples.mean(axis=0)) - entropy(samples).mean(axis=0), 0.0)

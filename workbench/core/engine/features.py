@@ -73,7 +73,8 @@ def cache_key(config: RunConfig, data: Any, split: str) -> str:
         "format": FORMAT,
         "files": files,
         "split": split,
-        "split_settings": [d.folder, d.validation_folder, d.validation_split, d.folds, d.fold, config.training.seed],
+        "split_settings": [d.folder, d.validation_folder, d.validation_split, d.folds, d.fold, config.training.seed,
+                           d.test_split, d.test_folder],
         "backbone": [b.name, b.width],
         "weights": weights_id,
         "image_size": d.image_size,
@@ -142,6 +143,8 @@ def load_or_compute(model: Any, config: RunConfig, data: Any, emit: Any) -> tupl
                 arrays = None
         if arrays is None:
             extractor = extractor or feature_extractor(model)
+            emit(Message("info", f"Computing the frozen backbone's features of the {split} images (once)",
+                         kind="prepare"))
             started = time.perf_counter()
             arrays = compute(extractor, dataset)
             emit(Message("info", f"Computed backbone features of {len(arrays[0])} {split} images once "

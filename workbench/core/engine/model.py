@@ -12,10 +12,9 @@ one unit (weights.save_backbone_weights) and frozen by the registry's blocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from workbench.core.base.freeze import FreezeSummary
+from workbench.core.base.freeze import FreezeSummary, LayerRow
 from workbench.core.config import derived
 from workbench.core.config.backbone_catalogue import BackboneSpec, get_backbone
 from workbench.core.config.run import BackboneConfig, FreezeConfig, RunConfig
@@ -158,19 +157,6 @@ def apply_freeze(model: Any, freeze: FreezeConfig, spec: BackboneSpec, pretraine
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.trainable = False
     return model_summary_counts(model)
-
-
-@dataclass(frozen=True)
-class LayerRow:
-    """One backbone layer with parameters, as the freeze map lists it."""
-
-    name: str
-    type: str
-    output_shape: tuple[int | None, ...]
-    params: int  # all of the layer's weights (a BatchNorm's moving statistics included)
-    block: str
-    trainable: bool
-    trainable_params: int = 0  # the weights that train (a BatchNorm's scale and offset, not its statistics)
 
 
 def freeze_map(model: Any, spec: BackboneSpec) -> list[LayerRow]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from workbench.core.runs.saved_backbones import SAVED_BACKBONES_DIR
 from workbench.core.runs.store import CONFIG_FILE, GAN_RUNS_DIR, RunRecord, load_run
+from workbench.core.runs.studies import STUDY_PREFIX
 from workbench.core.runs.sweeps import SWEEP_FILE
 
 
@@ -31,6 +32,13 @@ def overlay_label(record: RunRecord) -> str:
 def best_val_accuracy(record: RunRecord) -> float | None:
     values = [row["val_accuracy"] for row in record.metrics if "val_accuracy" in row]
     return max(values) if values else None
+
+
+def held_out_accuracy(record: RunRecord) -> float | None:
+    """Accuracy on the held-out test set, once the run was evaluated on it (summary.json's "test")."""
+    test = record.summary.get("test")
+    value = test.get("accuracy") if isinstance(test, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 RunCache = dict[str, tuple[tuple, RunRecord]]  # folder -> (its files' signature, the record read)
@@ -58,7 +66,8 @@ def list_runs(root: str | os.PathLike, cache: RunCache | None = None) -> list[Ru
     root = Path(root)
     try:  # not runs: weights/ (backbones saved from runs), gan/ (the GAN lab's runs), sweep-<id>/ (a sweep's table)
         entries = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-                   and p.name not in (SAVED_BACKBONES_DIR, GAN_RUNS_DIR) and not (p / SWEEP_FILE).is_file()]
+                   and p.name not in (SAVED_BACKBONES_DIR, GAN_RUNS_DIR) and not (p / SWEEP_FILE).is_file()
+                   and not p.name.startswith(STUDY_PREFIX)]  # study-<name>/: a tuning study's folder
     except OSError:
         return []
     records = []
@@ -139,7 +148,7 @@ def describe(record: RunRecord) -> list[tuple[str, object, str]]:
     config = record.config
     if config is None:
         cells = [(run_label(record), run_label(record).lower(), str(record.path))]
-        return cells + [("", "", "")] * 4 + [("—", -1.0, ""), ("", -1, ""), ("", -1.0, "")]
+        return cells + [("", "", "")] * 4 + [("—", -1.0, ""), ("—", -1.0, ""), ("", -1, ""), ("", -1.0, "")]
     b, d, f = config.backbone, config.dropout, config.freeze
     backbone = b.name + (f" ×{b.width:g}" if b.width != 1.0 and "MobileNet" in b.name else "")
     weights = {"imagenet": "ImageNet", "none": "re-initialised"}.get(b.weights) or (
@@ -166,6 +175,15 @@ def describe(record: RunRecord) -> list[tuple[str, object, str]]:
         (dropout, dropout, ", ".join(d.placement)),
         (freeze, freeze, "BatchNorm frozen" if f.freeze_batchnorm else "BatchNorm trainable"),
         ("—" if best is None else f"{best:.3f}", -1.0 if best is None else best, ""),
+        _test_cell(record),
         (f"{done}/{config.training.epochs}", done, ""),
         (format_duration(seconds) if seconds else "", float(seconds or 0.0), ""),
     ]
+
+
+def _test_cell(record: RunRecord) -> tuple[str, object, str]:
+    accuracy = held_out_accuracy(record)
+    if accuracy is None:
+        return "—", -1.0, "Not evaluated on a test set (Evaluate: on test)"
+    test = record.summary["test"]
+    return f"{accuracy:.3f}", accuracy, f"on {test.get('images', '?')} test images from {test.get('source', '?')}"

@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,9 @@ from workbench.core.config.run import RunConfig, load_config
 from workbench.core.config.validate import validate
 from workbench.core.data import pipeline
 from workbench.core.engine import (
-    batchnorm,
     checkpoint,
     devices,
     distributed,
-    features,
     perf,
     weights,
 )
@@ -51,9 +49,15 @@ from workbench.core.engine.callbacks import (
     ProgressCallback,
     ResumableEarlyStopping,
 )
-from workbench.core.engine.compile import compile_classifier, make_optimizer, monitor_mode
+from workbench.core.engine.compile import (
+    class_weights,
+    class_weights_text,
+    compile_classifier,
+    monitor_mode,
+)
 from workbench.core.engine.dropout import make_ramp_callback
 from workbench.core.engine.perf import make_input_wait_monitor
+from workbench.core.engine.schedules import add_schedule
 from workbench.core.runs.store import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -63,6 +67,7 @@ from workbench.core.runs.store import (
     load_run,
     tensorboard_command,
 )
+from workbench.core.train import phases
 from workbench.core.train.tracking import MlflowTracker
 
 Emit = Callable[[Event], None]
@@ -80,8 +85,11 @@ def run(
     pause_event: threading.Event | None = None,
     runs_dir: str | Path | None = None,
     resume_from: str | Path | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> RunFinished | RunFailed:
     """Train `config` to the end, a stop request, or a failure; report everything through `emit`.
+
+    `callbacks`: more Keras callbacks for fit (a tuning study's pruning callback).
 
     With `resume_from` (a run folder) the run continues in that folder from its last
     checkpoint, with the folder's own config.json (`config` may then be None; if given
@@ -94,10 +102,11 @@ def run(
                 resume_from = shutil.copytree(resume_from, scratch / Path(resume_from).name)
             else:
                 runs_dir = scratch
-        return _run(config, emit, stop_event, pause_event, runs_dir, resume_from)
+        return _run(config, emit, stop_event, pause_event, runs_dir, resume_from, callbacks)
 
 
-def _run(config, emit: Emit, stop_event: threading.Event, pause_event, runs_dir, resume_from) -> RunFinished | RunFailed:
+def _run(config, emit: Emit, stop_event: threading.Event, pause_event, runs_dir, resume_from,
+         extra_callbacks: Sequence[Any] = ()) -> RunFinished | RunFailed:
     if resume_from is not None:
         opened = _open_for_resume(config, Path(resume_from), emit)
         if isinstance(opened, RunFailed):
@@ -130,7 +139,7 @@ def _run(config, emit: Emit, stop_event: threading.Event, pause_event, runs_dir,
 
         with perf.run_environment(config.training, record, Message, on_stuck=stuck) as strategy:
             return _train(config, folder, record, stop_event, pause_event, resume=resume_from is not None,
-                          strategy=strategy)
+                          strategy=strategy, extra_callbacks=extra_callbacks)
     except Exception as exc:  # noqa: BLE001 - every failure becomes an event
         return _fail(record, folder, *_describe(exc))
 
@@ -249,12 +258,13 @@ def _train(
     pause_event: threading.Event | None,
     resume: bool = False,
     strategy: Any = None,
+    extra_callbacks: Sequence[Any] = (),
 ) -> RunFinished | RunFailed:
     # keras.backend.clear_session(), the seed and the precision policy: in perf.run_environment (run()),
     # before the strategy scope opens (clear_session would drop it).
     t = config.training
 
-    emit(Message("info", f"Scanning {config.data.folder}"))
+    emit(Message("info", f"Scanning {config.data.folder}", kind="prepare"))
     skipped, reads = pipeline.SkipCounter(), pipeline.ReadCounter()
     data = pipeline.prepare_data(config.data, t.batch_size, t.seed, skip_counter=skipped, read_counter=reads)
     for problem in data.warnings:
@@ -272,7 +282,8 @@ def _train(
     if resume:
         state = checkpoint.read_state(folder.checkpoint_path) or {}
     if state:
-        emit(Message("info", f"Loading the checkpoint of run {folder.id} (after epoch {state['epochs_done']})"))
+        emit(Message("info", f"Loading the checkpoint of run {folder.id} (after epoch {state['epochs_done']})",
+                     kind="prepare"))
         try:
             model, state = checkpoint.load(folder.checkpoint_path)
         except checkpoint.CheckpointError as exc:
@@ -286,7 +297,7 @@ def _train(
     else:
         if resume:
             emit(Message("warning", f"Run {folder.id} has no checkpoint yet: it starts again from the first epoch"))
-        emit(Message("info", f"Building {spec.name} with {_weights_text(config)}"))
+        emit(Message("info", f"Building {spec.name} with {_weights_text(config)}", kind="prepare"))
         model = model_lib.build_model(config, len(data.class_names))
         freeze = model_lib.freeze_for(model, config, phase=1 if t.two_phase else 0)
         compile_classifier(model, config)
@@ -324,7 +335,7 @@ def _train(
                             num_classes=len(data.class_names))
     saver = ModelSaver(folder, t.monitor if t.keep_best else "", progress, guard, state,
                        class_names=tuple(data.class_names), every_epoch=multi_worker)
-    callbacks: list[Any] = [progress, guard, saver]
+    callbacks: list[Any] = [progress, guard, saver, *extra_callbacks]
 
     # Warns when the input pipeline starves the model.
     callbacks.append(make_input_wait_monitor(emit, Message, reads=reads, batch_size=t.batch_size,
@@ -341,32 +352,29 @@ def _train(
     tracker = MlflowTracker(config, folder.path, emit) if t.mlflow else None
     if tracker is not None:
         callbacks.append(tracker)
-    if not freeze_bn_only(model):
-        callbacks.append(_batchnorm_recalibration(model, data.train, data.train_count, emit))
+    if not phases.freeze_bn_only(model):
+        callbacks.append(phases.batchnorm_recalibration(model, data.train, data.train_count, emit))
     if t.early_stopping:
         # Before the saver, so that the checkpoint holds this epoch's early-stopping counters.
         saver.early_stopping = ResumableEarlyStopping(
             monitor=t.monitor, patience=t.patience, mode=monitor_mode(t.monitor), restore=state.get("early_stopping"))
         callbacks.insert(callbacks.index(saver), saver.early_stopping)
+    add_schedule(callbacks, saver, emit, t, data.steps_per_epoch, state)  # cosine or plateau
+    weights_by_class = class_weights(config, data.class_names, data.train_counts)
+    if weights_by_class is not None:
+        emit(Message("info", class_weights_text(weights_by_class, data.class_names)))
 
+    emit(Message("info", "Starting training: the first batch traces the model's training step", kind="prepare"))
     started = time.perf_counter()
     with warnings.catch_warnings():
         # Files that became unreadable are filtered out, so the dataset's length is unknown
         # and Keras warns that the input "ran out of data" at each epoch's end: it did not.
         warnings.filterwarnings("ignore", message=".*ran out of data.*")
-        fit = dict(validation_data=data.val, callbacks=callbacks, verbose=0,
+        fit = dict(validation_data=data.val, callbacks=callbacks, verbose=0, class_weight=weights_by_class,
                    shuffle=False)  # the training dataset shuffles itself, with the run's seed
-        switch = t.phase1_epochs if t.two_phase else 0
-        if switch > initial_epoch:  # two-phase: the head alone first, then fine-tuning
-            _fit(model, config, data, emit, saver, True, epochs=switch, initial_epoch=initial_epoch, **fit)
-            if (progress.epochs_done >= switch and not progress.model.stop_training
-                    and not guard.reason and not stop_event.is_set()):
-                freeze = _start_phase2(model, config, spec, emit, switch, callbacks, data)
-                saver.carry_time()
-                model.fit(data.train, epochs=t.epochs, initial_epoch=switch, **fit)
-        else:
-            frozen = not state and derived.backbone_frozen(config)
-            _fit(model, config, data, emit, saver, frozen, epochs=t.epochs, initial_epoch=initial_epoch, **fit)
+        freeze = phases.fit_phases(model, config, data, emit, saver=saver, progress=progress, guard=guard,
+                                   stop_event=stop_event, callbacks=callbacks, initial_epoch=initial_epoch,
+                                   resumed=bool(state), freeze=freeze, fit=fit)
     seconds = time.perf_counter() - started + float(state.get("seconds", 0.0))
 
     epochs_done = progress.epochs_done
@@ -392,6 +400,7 @@ def _train(
         "class_names": list(data.class_names),
         "train_images": data.train_count,
         "val_images": data.val_count,
+        "test_images": data.test_count,
         "trainable": freeze.text,
         "model": folder.model_path.name if folder.model_path.is_file() else "",
         "checkpoint": folder.checkpoint_path.name if folder.checkpoint_path.is_file() else "",
@@ -425,18 +434,6 @@ def _train(
     return finished
 
 
-def freeze_bn_only(model) -> bool:
-    """True when no BatchNorm layer learns, so there are no statistics to repair."""
-    return not batchnorm.trainable_batchnorm_layers(model)
-
-
-def _batchnorm_recalibration(model, train_dataset, train_images: int, emit: Emit):
-    images = batchnorm.sample_images(train_dataset, batchnorm.sample_size(train_images))
-    emit(Message("info", "BatchNorm layers are learning: their statistics are recomputed on "
-                         f"{0 if images is None else len(images)} training images before each validation"))
-    return batchnorm.make_callback(model, images)
-
-
 _DIVERGENCE_HELP = (
     "The loss became too large or not a number, so the run was stopped to save your time.\n"
     "Usual fixes: lower the learning rate (divide it by 10), use Adam instead of SGD, "
@@ -460,14 +457,6 @@ def _left_out_files(*reports) -> int:
     return count
 
 
-def _fit(model, config: RunConfig, data, emit: Emit, saver, frozen: bool, **fit) -> None:
-    """model.fit, or with the whole backbone frozen and no augmentation, the head on cached features."""
-    if frozen and features.usable(config):
-        features.fit_head(model, config, data, emit, saver, **fit)
-    else:
-        model.fit(data.train, **fit)
-
-
 def _weights_text(config: RunConfig) -> str:
     """Where the backbone's weights come from, for the log."""
     b = config.backbone
@@ -479,19 +468,3 @@ def _weights_text(config: RunConfig) -> str:
         rest = "re-initialised" if b.rest == "reinit" else "fine-tuned"
         text += f", transferring its first {b.keep_blocks} block(s) (frozen); the rest {rest}"
     return text
-
-
-def _start_phase2(model, config: RunConfig, spec, emit: Emit, epoch: int, callbacks: list, data):
-    """Unfreeze per the freeze policy and recompile at the fine-tuning rate; the history runs on.
-
-    Emits a Message with kind "phase" and the switch epoch, which the plots mark with a line.
-    """
-    t = config.training
-    freeze = model_lib.freeze_for(model, config, phase=2)
-    rate = t.learning_rate * t.finetune_lr_factor
-    compile_classifier(model, config, make_optimizer(config, learning_rate=rate))
-    emit(Message("info", f"Phase 2 from epoch {epoch + 1}: fine-tuning at learning rate {rate:.3g}; "
-                         f"{freeze.text}", kind="phase", epoch=epoch))
-    if not freeze_bn_only(model) and not any(type(c).__name__ == "RecalibrateBatchNorm" for c in callbacks):
-        callbacks.append(_batchnorm_recalibration(model, data.train, data.train_count, emit))
-    return freeze

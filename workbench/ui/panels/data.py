@@ -68,6 +68,18 @@ class DataPanel(ConfigPanel):
         self.validation_folder.line_edit.setPlaceholderText("optional: a separate folder, instead of the split")
         form.addRow("Folder", self.validation_folder)
 
+        form = self.add_group("Test (held out, never trained on)")
+        self.test_split = FloatEdit()
+        self.bind("data.test_split", self.test_split, "Test split",
+                  "Share of each class held out for a final test (0.1 keeps 10 %), with the seed; training, "
+                  "keep-best, early stopping and tuning never see it. Evaluate scores it (on test). 0: none.")
+        form.addRow("Split", self.test_split)
+        self.test_folder = PathEdit(folder=True, caption="Choose a folder of test images")
+        self.bind("data.test_folder", self.test_folder, "Test folder",
+                  "Optional: a separate folder of test images (same class sub-folders), instead of a split.")
+        self.test_folder.line_edit.setPlaceholderText("optional: a separate folder, instead of the split")
+        form.addRow("Folder", self.test_folder)
+
         form = self.add_group("Input")
         self.image_size = QSpinBox()
         self.image_size.setRange(1, 4096)
@@ -91,6 +103,7 @@ class DataPanel(ConfigPanel):
 
     def update_state(self) -> None:
         self.split.setEnabled(not self.config.data.validation_folder.strip())
+        self.test_split.setEnabled(not self.config.data.test_folder.strip())
         spec = BACKBONES.get(self.config.backbone.name)
         if spec is not None:
             self.size_hint.setText(

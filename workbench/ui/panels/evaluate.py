@@ -1,14 +1,17 @@
 """Evaluate panel: how good a trained run is on its own validation images.
 
-Evaluate runs `core.evaluation.evaluate_run` as a background model job (never on
-the GUI thread, under the Keras lock) and shows the confusion matrix, the
-per-class precision, recall, F1 and support, overall and top-k accuracy, and the
-misclassified images, most confident mistakes first. A run evaluated before shows
-its saved evaluation.json at once.
+Evaluate runs `core.evaluation.evaluate_run` as a background model job (in the model
+worker process, also while a run trains) and shows the confusion matrix, the
+per-class precision, recall, F1 and support, overall, balanced and top-k accuracy and
+macro-F1, and the misclassified images, most confident mistakes first. "On test" scores
+the run's held-out test set (its test split or test folder, or another folder of the same
+classes), kept apart from the validation figures. A run evaluated before shows its saved
+evaluation at once.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -17,6 +20,7 @@ from PySide6.QtCore import QSize, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -34,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from workbench.ui.cam_view import CamView
 from workbench.ui.confusion import ConfusionMatrixView
+from workbench.ui.fields import PathEdit
 from workbench.ui.images import to_icon
 from workbench.ui.run_chooser import RunChooser
 from workbench.ui.tasks import model_jobs
@@ -63,7 +68,6 @@ class EvaluatePanel(QWidget):
                  parent: QWidget | None = None):
         super().__init__(parent)
         self._cancel = cancel
-        self._training = False
         self._job_run = ""  # the run the running evaluation is for
         self.evaluation = None
         self.result: model_jobs.EvaluationResult | None = None
@@ -87,14 +91,25 @@ class EvaluatePanel(QWidget):
         self.top_k.setPrefix("top-")
         self.top_k.setToolTip("Also count an image as right when its class is among the k most probable")
         self.evaluate_button = QPushButton("Evaluate")
-        self.evaluate_button.setToolTip("Run the model on the run's validation images (in the background)")
+        self.evaluate_button.setToolTip("Run the model on the run's validation or test images (in the background)")
         self.evaluate_button.clicked.connect(self._on_evaluate_clicked)
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("Save the model as .keras, SavedModel or TFLite, checked against the original")
         self.export_button.clicked.connect(self._on_export_clicked)
+        self.on = QComboBox()
+        self.on.addItem("on validation", "validation")
+        self.on.addItem("on test", "test")
+        self.on.setToolTip("Validation: the images the run validated on. Test: its held-out test set (test split "
+                           "or test folder), or the folder chosen beside, never used in training")
+        self.on.currentIndexChanged.connect(self._on_split_changed)
+        self.test_folder = PathEdit(folder=True, caption="Choose a folder of test images (one sub-folder per class)")
+        self.test_folder.line_edit.setPlaceholderText("the run's own test set, or choose a folder")
+        self.test_folder.setVisible(False)
         row = QHBoxLayout()
         row.addWidget(QLabel("Run"))
         row.addWidget(self.chooser, 1)
+        row.addWidget(self.on)
+        row.addWidget(self.test_folder, 1)
         row.addWidget(self.top_k)
         row.addWidget(self.evaluate_button)
         row.addWidget(self.export_button)
@@ -181,21 +196,14 @@ class EvaluatePanel(QWidget):
     def set_run(self, run_dir: str) -> bool:
         return self.chooser.set_run_dir(run_dir)
 
-    def set_training(self, running: bool) -> None:
-        self._training = running
-        self._update_controls()
-
     @property
     def busy(self) -> bool:
         return bool(self._job_run)
 
     def _update_controls(self) -> None:
         has_run = bool(self.chooser.run_dir())
-        self.evaluate_button.setEnabled(has_run and not self.busy and not self._training)
-        self.export_button.setEnabled(has_run and not self._training)
-        self.evaluate_button.setToolTip(
-            "Wait for the training run (or sweep) to end" if self._training
-            else "Run the model on the run's validation images (in the background)")
+        self.evaluate_button.setEnabled(has_run and not self.busy)
+        self.export_button.setEnabled(has_run)
 
     @Slot(str)
     def _on_run_changed(self, run_dir: str) -> None:
@@ -203,7 +211,17 @@ class EvaluatePanel(QWidget):
         self._update_controls()
         if run_dir:
             self.status.setText("Looking for a saved evaluation…")
-            self.saved_jobs.submit(model_jobs.load_saved_evaluation, run_dir)
+            self.saved_jobs.submit(model_jobs.load_saved_evaluation, run_dir, self.split)
+
+    @property
+    def split(self) -> str:
+        """"validation" or "test": what Evaluate scores."""
+        return self.on.currentData()
+
+    @Slot(int)
+    def _on_split_changed(self, _index: int) -> None:
+        self.test_folder.setVisible(self.split == "test")
+        self._on_run_changed(self.chooser.run_dir())
 
     # ---- evaluating ----------------------------------------------------------------------------
     @Slot()
@@ -215,12 +233,13 @@ class EvaluatePanel(QWidget):
         if run_dir:
             self.chooser.set_run_dir(run_dir)
         run_dir = self.chooser.run_dir()
-        if not run_dir or self._training or self.busy:
+        if not run_dir or self.busy:
             return False
         self._job_run = run_dir
-        self.status.setText("Evaluating on the validation images… (loading the model takes a few seconds)")
+        self.status.setText(f"Evaluating on the {self.split} images… (loading the model takes a few seconds)")
         self.status.setStyleSheet("color: #2563eb")
-        self.jobs.submit(model_jobs.evaluate, run_dir, self.top_k.value(), self._cancel)
+        options = {"on": "test", "test_folder": self.test_folder.value() or None} if self.split == "test" else {}
+        self.jobs.submit(functools.partial(model_jobs.evaluate, **options), run_dir, self.top_k.value(), self._cancel)
         self._update_controls()
         return True
 
@@ -252,8 +271,8 @@ class EvaluatePanel(QWidget):
             return
         if self.result is not None and not self.result.saved:
             return  # a fresh evaluation is already on show
-        if result is None or result.evaluation.run_dir and not _same(result.evaluation.run_dir,
-                                                                      self.chooser.run_dir()):
+        if result is None or result.evaluation.split != self.split or (
+                result.evaluation.run_dir and not _same(result.evaluation.run_dir, self.chooser.run_dir())):
             self.status.setText("Not evaluated yet: press Evaluate.")
             self.status.setStyleSheet("")
             return
@@ -276,7 +295,7 @@ class EvaluatePanel(QWidget):
         self.matrix.set_matrix([], [])
         self.scores.setRowCount(0)
         self.gallery.clear()
-        self.gallery_title.setText("Misclassified validation images")
+        self.gallery_title.setText(f"Misclassified {self.split} images")
         self._cam_wanted = None
         self.cam_view.clear(CAM_HINT)
 
@@ -290,9 +309,11 @@ class EvaluatePanel(QWidget):
             self.status.setText("Evaluated just now (saved as evaluation.json in the run folder).")
         self.status.setStyleSheet("")
         wrong = len(e.mistakes)
+        where = f" from {e.source}" if e.source else ""
         self.summary.setText(
-            f"Accuracy {e.accuracy:.1%} · top-{e.top_k} accuracy {e.top_k_accuracy:.1%} · "
-            f"{e.count} validation images, {len(e.class_names)} classes, {wrong} misclassified"
+            f"Accuracy {e.accuracy:.1%} · balanced accuracy {e.balanced_accuracy:.1%} · macro-F1 {e.macro_f1:.3f} · "
+            f"top-{e.top_k} accuracy {e.top_k_accuracy:.1%} · {e.count} {e.split} images{where}, "
+            f"{len(e.class_names)} classes, {wrong} misclassified"
         )
         self.notes.setText("\n".join(f"Note: {n}" for n in e.notes))
         self.notes.setVisible(bool(e.notes))
@@ -333,12 +354,12 @@ class EvaluatePanel(QWidget):
             item.setData(Qt.ItemDataRole.UserRole + 1, mistake.predicted_label)
             self.gallery.addItem(item)
         if not e.mistakes:
-            self.gallery_title.setText("Misclassified validation images: none, every validation image is right")
+            self.gallery_title.setText(f"Misclassified {e.split} images: none, every {e.split} image is right")
         elif len(shown) < len(e.mistakes):
-            self.gallery_title.setText(f"Misclassified validation images: {len(e.mistakes)}, the {len(shown)} "
+            self.gallery_title.setText(f"Misclassified {e.split} images: {len(e.mistakes)}, the {len(shown)} "
                                        "most confident shown (true → predicted, confidence)")
         else:
-            self.gallery_title.setText(f"Misclassified validation images: {len(e.mistakes)}, most confident first "
+            self.gallery_title.setText(f"Misclassified {e.split} images: {len(e.mistakes)}, most confident first "
                                        "(true → predicted, confidence)")
 
     @Slot(QListWidgetItem)
@@ -352,7 +373,7 @@ class EvaluatePanel(QWidget):
     @Slot(QListWidgetItem, QListWidgetItem)
     def _on_gallery_current(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
         run_dir = self.evaluation.run_dir if self.evaluation is not None else ""
-        if item is None or not run_dir or self._training:
+        if item is None or not run_dir:
             return
         path, predicted = item.data(Qt.ItemDataRole.UserRole), item.data(Qt.ItemDataRole.UserRole + 1)
         if not path or not predicted:
@@ -368,7 +389,7 @@ class EvaluatePanel(QWidget):
 
     def _next_cam(self, key: tuple[str, str, str] | None) -> None:
         self._cam_running = None
-        if self._cam_wanted is not None and self._cam_wanted != key and not self._training:
+        if self._cam_wanted is not None and self._cam_wanted != key:
             self._start_cam(self._cam_wanted)
 
     @Slot(int, object)

@@ -4,7 +4,7 @@ The second mode of Workbench, built from the same pieces as the classifier: a pl
 (core/config/gan.py) edited by a bound form (panels/gan_form.py) and checked on every edit,
 runs and sweeps through the shared task runners (ui/tasks) with the core in a child process,
 a live view that redraws on a timer (ui/gan_views.py), a run folder per run. FID runs as a
-background model job under the Keras lock. Nothing here imports TensorFlow.
+background model job in the model worker process. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -313,7 +313,7 @@ class GanLabPanel(QWidget):
             rates_ok = False
         self.sweep_button.setEnabled(free and not self.problems and rates_ok)
         self.sweep_stop_button.setEnabled(sweeping and not self.sweeper.stopping)
-        self.fid_button.setEnabled(free and bool(self.fid_run.value())
+        self.fid_button.setEnabled(not self.running and bool(self.fid_run.value())  # also while a classifier trains
                                    and not feature_problems(self.config.evaluation))
         editable = not (training or sweeping)
         for widget in (self.form, self.open_button, self.rates_edit):
@@ -433,7 +433,7 @@ class GanLabPanel(QWidget):
     @Slot()
     def compute_fid(self) -> bool:
         run = self.fid_run.value()
-        if self.running or self._training_elsewhere or not run:
+        if self.running or not run:
             return False
         problems = feature_problems(self.config.evaluation)
         if problems:

@@ -1,7 +1,8 @@
 """Predict panel: a trained run's answers for new images, with Monte-Carlo dropout and Grad-CAM.
 
 Drop images or a folder on the panel (or open them). Prediction runs
-`core.predict.predict_images` as a background model job: the top-k classes per
+`core.predict.predict_images` as a background model job (in the model worker process,
+also while a run trains): the top-k classes per
 image, and with Monte-Carlo passes (dropout kept on, 0 = off) each probability's
 spread and the predictive entropy. Selecting an image shows it with a Grad-CAM
 heat map of its top class, computed in the background too.
@@ -79,7 +80,6 @@ class PredictPanel(QWidget):
         super().__init__(parent)
         self.setAcceptDrops(True)
         self._cancel = cancel
-        self._training = False
         self._predicting = False
         self._stale = False
         self.paths: list[str] = []
@@ -190,10 +190,6 @@ class PredictPanel(QWidget):
     def set_run(self, run_dir: str) -> bool:
         return self.chooser.set_run_dir(run_dir)
 
-    def set_training(self, running: bool) -> None:
-        self._training = running
-        self._update_controls()
-
     @property
     def predictions(self) -> list:
         return self.result.predictions if self.result is not None else []
@@ -203,12 +199,10 @@ class PredictPanel(QWidget):
         return self._predicting
 
     def _update_controls(self) -> None:
-        can = bool(self.chooser.run_dir()) and not self._training
+        can = bool(self.chooser.run_dir())
         self.predict_button.setEnabled(can and bool(self.paths) and not self._predicting)
         for button in (self.open_images_button, self.open_folder_button):
             button.setEnabled(can)
-        if self._training:
-            self.predict_button.setToolTip("Wait for the training run (or sweep) to end")
 
     @Slot(str)
     def _on_run_changed(self, _run_dir: str) -> None:
@@ -221,7 +215,7 @@ class PredictPanel(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        if self._stale and not self._predicting and not self._training:
+        if self._stale and not self._predicting:
             self.predict()
 
     @Slot()
@@ -263,9 +257,6 @@ class PredictPanel(QWidget):
         run_dir = self.chooser.run_dir()
         if not run_dir:
             self._set_status("Train a run first: predictions need a trained model.", "error")
-            return False
-        if self._training:
-            self._set_status("Prediction waits until the training run (or sweep) has ended.", "error")
             return False
         if not self.paths:
             return False
@@ -377,7 +368,7 @@ class PredictPanel(QWidget):
         self._request_cam(prediction)
 
     def _request_cam(self, prediction) -> None:
-        if self.result is None or self._training:
+        if self.result is None:
             return
         key = (self.result.run_dir, prediction.path, prediction.label)
         self._cam_wanted = key
@@ -396,7 +387,7 @@ class PredictPanel(QWidget):
     def _next_cam(self) -> None:
         self._cam_running = None
         wanted = self._cam_wanted
-        if wanted is not None and wanted not in self._cams and not self._training:
+        if wanted is not None and wanted not in self._cams:
             self._start_cam(wanted)
 
     @Slot(int, object)

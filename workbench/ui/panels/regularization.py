@@ -45,7 +45,7 @@ def dropout_kind_label(kind: str) -> str:
     return dict(DROPOUT_KINDS).get(kind, kind).split(" (")[0]
 
 
-# One sentence per kind: the combo's tooltips and the line under it (the Dropout lab uses them too).
+# One sentence per kind: the combo's tooltips and the line under it (the Tuning tab's dropout preset uses them too).
 DROPOUT_HELP = {
     "dropout": "Zeroes single activations at random and scales up the rest; the usual choice on the "
                "pooled vector before the classifier.",

@@ -1,8 +1,8 @@
 """Runs > Report…: the selected run's self-contained HTML report, written on a model job.
 
 The report (core.analysis.report) loads the run's model and computes Grad-CAMs, so it runs
-as a background model job (ui/tasks/model_jobs.report, under the Keras lock) and never on the
-GUI thread. When it is written, the log names the file and the default browser opens it.
+as a background model job (ui/tasks/model_jobs.report, in the model worker process) and never on
+the GUI thread. When it is written, the log names the file and the default browser opens it.
 """
 
 from __future__ import annotations

@@ -52,8 +52,8 @@ from workbench.ui.panels.report_action import ReportAction
 from workbench.ui.run_curves import RunCurves
 from workbench.ui.tasks.background import BackgroundJobs
 
-COLUMNS = ("Date", "Name", "Backbone", "Weights", "Dropout", "Freeze", "Best val acc", "Epochs", "Duration",
-           "Status")
+COLUMNS = ("Date", "Name", "Backbone", "Weights", "Dropout", "Freeze", "Best val acc", "Test acc", "Epochs",
+           "Duration", "Status")
 PATH_ROLE = Qt.ItemDataRole.UserRole
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_COLORS = {"error": "#b91c1c", "warning": "#b45309", "busy": "#2563eb", "ok": "#15803d"}
@@ -300,29 +300,32 @@ class RunsPanel(QWidget):
             self.current_run_changed.emit(str(single.path))
 
     def set_training(self, running: bool, active_dir: str = "") -> None:
-        """While a run trains: mark its row, and disable what would load a model or change the config."""
+        """While a run trains: mark its row, and disable Run again and what would touch that run."""
         changed = active_dir != self._active_dir or (self._training and not running)  # a run ended: re-read
         self._training, self._active_dir = running, active_dir if running else ""
         if changed:
             self.refresh()
         self._update_actions()
 
+    def _is_active(self, record: RunRecord) -> bool:
+        """Whether `record` is the run that trains now."""
+        return bool(self._active_dir) and os.path.abspath(record.path) == os.path.abspath(self._active_dir)
+
     def _update_actions(self) -> None:
         records = self.selected_records()
         single = records[0] if len(records) == 1 else None
         usable = single is not None and single.config is not None
-        active = self._active_dir and any(
-            os.path.abspath(r.path) == os.path.abspath(self._active_dir) for r in records)
+        active = any(self._is_active(r) for r in records)
         self.rename_action.setEnabled(usable)
         self.run_again_action.setEnabled(usable and not self._training)
-        model_ok = usable and single.has_model and not self._training
+        model_ok = usable and single.has_model and not active  # the model worker loads it, also while a run trains
         self.evaluate_action.setEnabled(model_ok)
         self.export_action.setEnabled(model_ok)
         self.save_backbone_action.setEnabled(model_ok)
-        self.report_action.setEnabled(usable and not self._training)
+        self.report_action.setEnabled(usable and not active)
         self.delete_action.setEnabled(bool(records) and not active)
         self.show_folder_action.setEnabled(single is not None)
-        busy = " (not while a run trains)" if self._training else ""
+        busy = " (not of the run that trains now)" if active else ""
         self.evaluate_action.setToolTip("Confusion matrix, per-class scores and mistakes on the validation images"
                                         + busy)
 
@@ -370,9 +373,9 @@ class RunsPanel(QWidget):
             self.delete_runs([r.path for r in records])
 
     def delete_runs(self, run_dirs: Sequence[str | os.PathLike]) -> list[str]:
-        """Delete run folders: first moved to a hidden name (gone from the list at once), then removed."""
-        from workbench.ui.tasks import model_jobs
+        """Delete run folders: first moved to a hidden name (gone from the list at once), then removed.
 
+        The model worker notices a deleted run's model is gone at its next job (worker_jobs.run_model)."""
         failed = []
         for run_dir in run_dirs:
             path = Path(run_dir)
@@ -384,7 +387,6 @@ class RunsPanel(QWidget):
             except (OSError, ValueError) as exc:
                 failed.append(f"{path.name}: {exc}")
                 continue
-            model_jobs.forget(path)
         self.refresh()
         if failed:
             self.show_error("Some runs were not deleted", "\n".join(failed))
@@ -421,7 +423,7 @@ class RunsPanel(QWidget):
     @Slot()
     def save_backbone_selected(self) -> None:
         record = self._single()
-        if record is None or record.config is None or not record.has_model or self._training:
+        if record is None or record.config is None or not record.has_model or self._is_active(record):
             return
         default = re.sub(r"[^A-Za-z0-9_.-]+", "-", run_label(record)).strip("-.") or record.id
         name, ok = QInputDialog.getText(

@@ -1,10 +1,12 @@
-"""Training panel: schedule, optimizer, augmentation, stopping and keeping the best model."""
+"""Training panel: schedule, optimizer (with the learning-rate finder), learning-rate schedule, class
+weights, augmentation, stopping and keeping the best model."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -14,18 +16,51 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.config.run import RunConfig
-from workbench.ui.fields import ChoiceCombo, FloatEdit, ToggleAmount
+from workbench.ui.fields import ChoiceCombo, FloatEdit, InputError, ToggleAmount
+from workbench.ui.lr_finder import LrFinderDialog
 from workbench.ui.panels.base import ConfigPanel
 
 OPTIMIZERS = (("adam", "Adam"), ("sgd", "SGD with momentum"), ("rmsprop", "RMSprop"))
 PRECISIONS = (("off", "off (float32)"), ("float16", "float16 (NVIDIA GPUs)"), ("bfloat16", "bfloat16"))
 JIT = (("auto", "automatic"), ("on", "on"), ("off", "off"))
+SCHEDULES = (("constant", "constant"), ("cosine", "cosine decay, with warm-up"),
+             ("plateau", "reduce on plateau"))
+CLASS_WEIGHTS = (("off", "off (every image counts the same)"), ("balanced", "balanced (by class size)"),
+                 ("manual", "manual"))
 MONITORS = (
     ("val_loss", "validation loss"),
     ("val_accuracy", "validation accuracy"),
     ("loss", "training loss"),
     ("accuracy", "training accuracy"),
 )
+
+
+class WeightsEdit(QLineEdit):
+    """Weights by class name typed as "cat=2, dog=1"; value() is the dict the config holds."""
+
+    valueChanged = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setPlaceholderText("class=weight, e.g. cat=3, dog=1")
+        self.textChanged.connect(self.valueChanged)
+
+    def value(self) -> dict[str, float]:
+        weights = {}
+        for part in (p.strip() for p in self.text().replace(";", ",").split(",")):
+            if not part:
+                continue
+            name, sep, number = part.rpartition("=")
+            try:
+                if not sep or not name.strip():
+                    raise ValueError(part)
+                weights[name.strip()] = float(number.strip())
+            except ValueError:
+                raise InputError(f"'{part}' is not class=weight; write e.g. cat=3, dog=1") from None
+        return weights
+
+    def setValue(self, value: dict[str, float]) -> None:
+        self.setText(", ".join(f"{name}={weight:g}" for name, weight in value.items()))
 
 
 def _spin(maximum: int, minimum: int = 0) -> QSpinBox:
@@ -56,7 +91,18 @@ class TrainingPanel(ConfigPanel):
         self.learning_rate = FloatEdit()
         self.bind("training.learning_rate", self.learning_rate, "Learning rate",
                   "Typical: 1e-3 for a new head, 1e-4 to 1e-5 when fine-tuning a pretrained backbone.")
-        form.addRow("Learning rate", self.learning_rate)
+        self.find_lr_button = QPushButton("Find…")
+        self.find_lr_button.setToolTip("Run a learning-rate range test on a copy of this model and pick a rate "
+                                       "from its loss curve")
+        self.find_lr_button.clicked.connect(self.open_lr_finder)
+        self.lr_finder: LrFinderDialog | None = None
+        lr_row = QWidget()
+        row = QHBoxLayout(lr_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.learning_rate)
+        row.addWidget(self.find_lr_button)
+        row.addStretch(1)
+        form.addRow("Learning rate", lr_row)
         self.optimizer = ChoiceCombo(OPTIMIZERS)
         self.bind("training.optimizer", self.optimizer, "Optimizer")
         form.addRow("Optimizer", self.optimizer)
@@ -70,6 +116,39 @@ class TrainingPanel(ConfigPanel):
         self.seed = _spin(2**31 - 1)
         self.bind("training.seed", self.seed, "Seed", "Same seed, same split and same starting weights.")
         form.addRow("Seed", self.seed)
+
+        form = self.add_group("Learning-rate schedule")
+        self.lr_schedule = ChoiceCombo(SCHEDULES)
+        self.bind("training.lr_schedule", self.lr_schedule, "Schedule",
+                  "Constant: the same rate throughout. Cosine: a linear warm-up, then a smooth decay to 0 by the "
+                  "last epoch (with two-phase fine-tuning, each phase has its own). Reduce on plateau: multiply "
+                  "the rate by a factor when the monitored value stops improving.")
+        form.addRow("Schedule", self.lr_schedule)
+        self.warmup_epochs = _spin(100_000)
+        self.warmup_epochs.setSuffix(" epochs")
+        self.bind("training.warmup_epochs", self.warmup_epochs, "Warm-up",
+                  "Cosine only: the rate climbs from 0 to the learning rate over these epochs.")
+        form.addRow("Warm-up", self.warmup_epochs)
+        self.plateau_factor = FloatEdit()
+        self.bind("training.plateau_factor", self.plateau_factor, "Plateau factor",
+                  "Reduce on plateau only: the rate is multiplied by this (0.5 halves it).")
+        form.addRow("Reduce by ×", self.plateau_factor)
+        self.plateau_patience = _spin(100_000)
+        self.plateau_patience.setSuffix(" epochs")
+        self.bind("training.plateau_patience", self.plateau_patience, "Plateau patience",
+                  "Reduce on plateau only: epochs without improvement of the monitored value before it acts.")
+        form.addRow("After", self.plateau_patience)
+
+        form = self.add_group("Class imbalance")
+        self.class_weights = ChoiceCombo(CLASS_WEIGHTS)
+        self.bind("training.class_weights", self.class_weights, "Class weights",
+                  "Balanced: a class with few images counts more in the loss (images / (classes × its images)), "
+                  "so the model does not learn to ignore it. Manual: your weight per class.")
+        form.addRow("Class weights", self.class_weights)
+        self.manual_class_weights = WeightsEdit()
+        self.bind("training.manual_class_weights", self.manual_class_weights, "Manual class weights",
+                  "Manual only: a weight per class name; classes left out weigh 1.")
+        form.addRow("Weights", self.manual_class_weights)
 
         form = self.add_group("Two-phase fine-tuning")
         self.two_phase = QCheckBox("Train the head first, then fine-tune")
@@ -161,6 +240,21 @@ class TrainingPanel(ConfigPanel):
         self.update_state()
 
     @Slot()
+    def open_lr_finder(self) -> LrFinderDialog:
+        """The learning-rate finder on a copy of the config; Use writes its rate into the field."""
+        dialog = LrFinderDialog(self.config, self)
+        dialog.rate_chosen.connect(self._on_rate_chosen)
+        dialog.finished.connect(dialog.deleteLater)
+        self.lr_finder = dialog
+        dialog.open()
+        dialog.start()
+        return dialog
+
+    @Slot(float)
+    def _on_rate_chosen(self, rate: float) -> None:
+        self.set_value("training.learning_rate", rate)
+
+    @Slot()
     def show_tensorboard_command(self) -> QMessageBox:
         """Show (and let the user copy) the command that opens the runs' TensorBoard logs."""
         from workbench.core.runs.store import default_runs_dir, tensorboard_command
@@ -180,5 +274,9 @@ class TrainingPanel(ConfigPanel):
         self.patience.setEnabled(t.early_stopping)
         self.phase1_epochs.setEnabled(t.two_phase)
         self.finetune_lr_factor.setEnabled(t.two_phase)
-        self.monitor.setEnabled(t.early_stopping or t.keep_best)
+        self.monitor.setEnabled(t.early_stopping or t.keep_best or t.lr_schedule == "plateau")
         self.mlflow_uri.setEnabled(t.mlflow)
+        self.warmup_epochs.setEnabled(t.lr_schedule == "cosine")
+        self.plateau_factor.setEnabled(t.lr_schedule == "plateau")
+        self.plateau_patience.setEnabled(t.lr_schedule == "plateau")
+        self.manual_class_weights.setEnabled(t.class_weights == "manual")

@@ -2,18 +2,25 @@
 
 A job is a plain function run on a QThreadPool thread; its result arrives through a
 queued signal. Only the newest job of a kind matters: callers compare the id the
-result carries with `latest` and drop stale answers.
+result carries with `latest` and drop stale answers. Jobs that need Keras send their
+work to the model worker (processes.run_in_worker) and wait for it on the pool thread.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from workbench.ui.tasks.keras_lock import keras_lock, pin_thread_state
+from workbench.core.process.model_worker import JobFailed, WorkerBusy, WorkerDied
+from workbench.ui.tasks.processes import run_in_worker
+
+# The layer count gives up when the model worker stays busy this long (an evaluation, an
+# export): the readout asks again shortly, so it never queues behind a long job.
+COUNT_WAIT_S = 0.5
 
 
 class BackgroundJobs(QObject):
@@ -36,14 +43,20 @@ class BackgroundJobs(QObject):
 
     def _run(self, job_id: int, fn: Callable[..., Any], args: tuple, report_progress: bool) -> None:
         """On a pool thread: no widget is touched here, only signals are emitted."""
-        pin_thread_state()  # jobs may load TensorFlow: one Python thread state per pool thread
         kwargs = {"progress": functools.partial(self.progress.emit, job_id)} if report_progress else {}
         try:
             result = fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - reported to the GUI as text
-            self.failed.emit(job_id, f"{type(exc).__name__}: {exc}")
+            self.failed.emit(job_id, describe(exc))
             return
         self.done.emit(job_id, result)
+
+
+def describe(exc: BaseException) -> str:
+    """A failed job for a person: "RunError: why" (the job's own exception, also from the worker)."""
+    if isinstance(exc, (JobFailed, WorkerDied)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def scan_dataset(folder: str, progress: Callable[[int, int], None] | None = None):
@@ -53,25 +66,15 @@ def scan_dataset(folder: str, progress: Callable[[int, int], None] | None = None
     return scan.scan_folder(folder, progress=progress)
 
 
-def count_trainable(config, num_classes: int):
-    """Build the model (structure only, no weights) and apply the freeze policy: a FreezeSummary.
-
-    Returns None without waiting when a run holds the Keras lock: the run reports
-    its own counts when it starts.
-    """
-    if not keras_lock.acquire(blocking=False):
-        return None
+def count_trainable(config, num_classes: int, cancel: threading.Event | None = None):
+    """Build the model (structure only, no weights) in the model worker and apply the freeze
+    policy: a FreezeSummary. None when the worker stayed busy (the readout asks again)."""
     try:
-        from workbench.core.config.derived import structure_only
-        from workbench.core.engine import model as model_lib
-
-        return model_lib.freeze_for(model_lib.build_model(structure_only(config), num_classes), config)
-    finally:
-        keras_lock.release()
+        return run_in_worker("count_trainable", config, num_classes, cancel=cancel, wait_s=COUNT_WAIT_S)
+    except WorkerBusy:
+        return None
 
 
-def probe_devices() -> str:
-    """"GPU: NVIDIA ... 80 GB" or "CPU only": imports TensorFlow, so only on a pool thread."""
-    from workbench.core.engine import devices
-
-    return devices.describe_devices(devices.list_gpus())
+def probe_devices(cancel: threading.Event | None = None) -> str:
+    """"GPU: NVIDIA ... 80 GB" or "CPU only", as TensorFlow sees them in the model worker."""
+    return run_in_worker("describe_devices", cancel=cancel)

@@ -1,18 +1,16 @@
-"""Background jobs that use a run's trained model: evaluate, predict, Grad-CAM, export.
+"""Jobs that use a run's trained model: evaluate, predict, Grad-CAM, export, report, FID.
 
-They run on a QThreadPool thread through `BackgroundJobs`, never on the GUI thread,
-and each holds the Keras lock of jobs.py while Keras works, so they never run beside
-a training run or a layer count. The lock is waited for in short steps, so quitting
-(which sets `cancel`) never hangs behind another model job. Results are plain values
-(core results plus small RGB thumbnails as numpy arrays); the GUI turns them into
-pixmaps. TensorFlow is imported only inside these functions.
+The panels submit them to a QThreadPool through `BackgroundJobs`, never on the GUI thread.
+Each one sends its work to the model worker (processes.run_in_worker: a child process that
+keeps the last loaded run model; the bodies are in worker_jobs.py) and waits for the answer,
+so TensorFlow never loads in the window and a job runs while a training run trains. Setting
+`cancel` (on quit) ends the wait at once. Results are plain values (core results plus small
+RGB thumbnails as numpy arrays); the GUI turns them into pixmaps.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.ui.tasks.keras_lock import holding_keras
+from workbench.ui.tasks.processes import run_in_worker
 
 GALLERY_THUMB = 96
 TABLE_THUMB = 40
@@ -29,36 +27,7 @@ MAX_GALLERY = 60
 MAX_TABLE_THUMBS = 300
 
 
-# ---- the loaded model, kept for the next job on the same run ---------------------------------
-
-_cached: dict[str, tuple[int, Any]] = {}  # run folder -> (model file mtime, RunModel); used under keras_lock
-
-
-def run_model(run_dir: str | os.PathLike) -> Any:
-    """The run's RunModel, loaded once and reused while its model file stays the same (call under the lock)."""
-    from workbench.core.analysis.predict import load_run_model
-    from workbench.core.runs.store import MODEL_FILE
-
-    key = os.path.abspath(run_dir)
-    try:
-        stamp = (Path(key) / MODEL_FILE).stat().st_mtime_ns
-    except OSError:
-        stamp = -1
-    hit = _cached.get(key)
-    if hit is not None and hit[0] == stamp and stamp != -1:
-        return hit[1]
-    run = load_run_model(run_dir)  # raises RunError with a readable reason
-    _cached.clear()  # one model in memory at a time
-    _cached[key] = (stamp, run)
-    return run
-
-
-def forget(run_dir: str | os.PathLike) -> None:
-    """Drop a cached model (its run was deleted)."""
-    _cached.pop(os.path.abspath(run_dir), None)
-
-
-# ---- thumbnails (plain RGB arrays; safe off the GUI thread) -------------------------------------
+# ---- thumbnails (plain RGB arrays; made in the worker, or on a pool thread for saved results) ------
 
 def thumbnail(path: str, size: int) -> np.ndarray | None:
     """An RGB uint8 thumbnail that fits size x size, or None when the file cannot be read."""
@@ -77,6 +46,10 @@ def thumbnail(path: str, size: int) -> np.ndarray | None:
         return None
 
 
+def mistake_thumbnails(evaluation: Any, limit: int = MAX_GALLERY) -> list[np.ndarray | None]:
+    return [thumbnail(m.path, GALLERY_THUMB) for m in evaluation.mistakes[:limit]]
+
+
 # ---- evaluate ---------------------------------------------------------------------------------
 
 @dataclass
@@ -87,31 +60,30 @@ class EvaluationResult:
     saved_at: float = 0.0
 
 
-def _mistake_thumbnails(evaluation: Any, limit: int = MAX_GALLERY) -> list[np.ndarray | None]:
-    return [thumbnail(m.path, GALLERY_THUMB) for m in evaluation.mistakes[:limit]]
+def evaluate(run_dir: str, top_k: int, cancel: threading.Event | None = None, **options: Any) -> EvaluationResult:
+    """evaluate_run on the run's validation split (saves evaluation.json), then the mistakes' thumbnails.
+
+    `options` go to evaluate_run as they are (on="test", test_folder=...).
+    """
+    return run_in_worker("evaluate", run_dir, top_k, cancel=cancel, **options)
 
 
-def evaluate(run_dir: str, top_k: int, cancel: threading.Event | None = None) -> EvaluationResult:
-    """evaluate_run on the run's validation split (saves evaluation.json), then the mistakes' thumbnails."""
-    from workbench.core.analysis.evaluation import evaluate_run
+def load_saved_evaluation(run_dir: str, on: str = "validation") -> EvaluationResult | None:
+    """The run's last saved evaluation on validation or test (no model needed, so read here), or None."""
+    from workbench.core.analysis.evaluation import (
+        EVALUATION_FILE,
+        TEST_EVALUATION_FILE,
+        load_evaluation,
+    )
 
-    with holding_keras(cancel):
-        evaluation = evaluate_run(run_dir, top_k=top_k)
-    return EvaluationResult(evaluation, _mistake_thumbnails(evaluation))
-
-
-def load_saved_evaluation(run_dir: str) -> EvaluationResult | None:
-    """The run's last saved evaluation (no model needed), or None."""
-    from workbench.core.analysis.evaluation import EVALUATION_FILE, load_evaluation
-
-    evaluation = load_evaluation(run_dir)
+    evaluation = load_evaluation(run_dir, on)
     if evaluation is None:
         return None
     try:
-        saved_at = (Path(run_dir) / EVALUATION_FILE).stat().st_mtime
+        saved_at = (Path(run_dir) / (TEST_EVALUATION_FILE if on == "test" else EVALUATION_FILE)).stat().st_mtime
     except OSError:
         saved_at = 0.0
-    return EvaluationResult(evaluation, _mistake_thumbnails(evaluation), saved=True, saved_at=saved_at)
+    return EvaluationResult(evaluation, mistake_thumbnails(evaluation), saved=True, saved_at=saved_at)
 
 
 # ---- predict ----------------------------------------------------------------------------------
@@ -129,18 +101,7 @@ class PredictionResult:
 def predict(
     run_dir: str, paths: Sequence[str], top_k: int, mc_passes: int, cancel: threading.Event | None = None
 ) -> PredictionResult:
-    from workbench.core.analysis.predict import predict_images
-
-    started = time.perf_counter()
-    with holding_keras(cancel):
-        run = run_model(run_dir)
-        predictions = predict_images(run, list(paths), top_k=top_k, mc_passes=mc_passes)
-    seconds = time.perf_counter() - started
-    thumbs = [
-        thumbnail(p.path, TABLE_THUMB) if p.ok and i < MAX_TABLE_THUMBS else None
-        for i, p in enumerate(predictions)
-    ]
-    return PredictionResult(run_dir, predictions, thumbs, top_k, mc_passes, seconds)
+    return run_in_worker("predict", run_dir, list(paths), top_k, mc_passes, cancel=cancel)
 
 
 @dataclass
@@ -155,46 +116,23 @@ class GradCamResult:
 
 
 def grad_cam(run_dir: str, path: str, class_name: str, cancel: threading.Event | None = None) -> GradCamResult:
-    """Grad-CAM for `class_name` on one image, computed at the model's input size and upsampled
-    smoothly (bilinear) to the preview size it is shown at, with its colour scale and a coarse-map note."""
-    from workbench.core.analysis import gradcam
-    from workbench.core.analysis.predict import read_image
-    from workbench.core.data.decode import load_image
-
-    with holding_keras(cancel):
-        run = run_model(run_dir)
-        model_image, problem = read_image(path, run.image_size)  # exactly what the model saw when predicting
-        if model_image is None:
-            raise OSError(problem)
-        index = run.class_names.index(class_name)
-        preview = load_image(path, max(PREVIEW_SIZE, run.image_size))
-        cam = gradcam.grad_cam_map(run.model, model_image, index, size=preview.shape[:2])
-    return GradCamResult(path, class_name, preview, gradcam.overlay(preview, cam.heatmap),
-                         cam.feature_size, cam.note, gradcam.colour_scale())
+    """Grad-CAM for `class_name` on one image, at preview size, with its colour scale."""
+    return run_in_worker("grad_cam", run_dir, path, class_name, cancel=cancel)
 
 
-# ---- export -----------------------------------------------------------------------------------
+# ---- export, report, FID -----------------------------------------------------------------------
 
 def export(run_dir: str, fmt: str, cancel: threading.Event | None = None, int8_io: str = "int8",
            out_dir: str | None = None) -> Any:
     """export_run (with its reload-and-compare check) into `out_dir` (default: the run's): an ExportResult."""
-    from workbench.core.analysis.export import export_run
-
-    with holding_keras(cancel):  # the loaded model is reused: one load for several formats
-        return export_run(run_model(run_dir), fmt, out_dir, int8_io=int8_io)
+    return run_in_worker("export", run_dir, fmt, int8_io, out_dir, cancel=cancel)
 
 
 def report(run_dir: str, out: str | None = None, cancel: threading.Event | None = None) -> Any:
     """The run's self-contained HTML report (core.analysis.report.write_report): a ReportResult."""
-    from workbench.core.analysis.report import write_report
-
-    with holding_keras(cancel):
-        return write_report(run_dir, out, run=run_model(run_dir))
+    return run_in_worker("report", run_dir, out, cancel=cancel)
 
 
 def compute_run_fid(run_dir: str, evaluation, cancel: threading.Event):
-    """On a model-pool thread, under the Keras lock: FID of a GAN run's generator (core.fid.evaluate_run)."""
-    from workbench.core.gan import fid
-
-    with holding_keras(cancel):
-        return fid.evaluate_run(run_dir, evaluation)
+    """FID of a GAN run's generator (core.fid.evaluate_run): a FidResult."""
+    return run_in_worker("run_fid", run_dir, evaluation, cancel=cancel)

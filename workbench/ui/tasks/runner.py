@@ -1,6 +1,6 @@
 """The one way long work runs: a core function in a child process, relayed by a QThread.
 
-Runs, dropout sweeps, GAN runs and GAN sweeps all go through `TaskRunner`. Its `TaskWorker`
+Runs, tuning studies, GAN runs and GAN sweeps all go through `TaskRunner`. Its `TaskWorker`
 lives on the thread and calls the task's function, by default a `ChildCall` that runs the core
 in a child process and streams its events back (core/process/child_process.py); every event
 crosses to the GUI thread through a queued `Signal(object)`. Batch events, also those a sweep
@@ -22,7 +22,6 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from workbench.core.base.events import BatchEnd, Event, RunFailed, RunFinished
 from workbench.core.process.child_process import ChildCall, ChildFailed
-from workbench.ui.tasks.keras_lock import keras_lock
 
 TaskFunction = Callable[..., object]  # fn(payload, emit, stop_event, runs_dir=..., [pause_event=...])
 
@@ -33,9 +32,10 @@ BATCH_INTERVAL_S = 1 / 18
 # hold the GIL, and on a thread of this process they would freeze the window. The worker's thread
 # only relays the child's events. Tests pass their own function, which runs on the thread itself.
 RUN = ChildCall("workbench.core.train.run:run")
-SWEEP = ChildCall("workbench.core.train.sweep:run_sweep")
 GAN_RUN = ChildCall("workbench.core.gan.training:run")
 GAN_SWEEP = ChildCall("workbench.core.gan.sweep:run_gan_sweep")
+LR_FIND = ChildCall("workbench.core.train.lr_find:find_lr")  # the learning-rate range test (ui/lr_finder.py)
+TUNE = ChildCall("workbench.core.tune.study:run_study")
 
 
 def crash_report(title: str, exc: BaseException) -> RunFailed:
@@ -96,8 +96,7 @@ class TaskWorker(QObject):
     def run(self) -> None:
         try:
             pause = {"pause_event": self._pause} if self._pause is not None else {}
-            with keras_lock:
-                result = self._fn(self._payload, self._emit, self._stop, **pause, **self._kwargs)
+            result = self._fn(self._payload, self._emit, self._stop, **pause, **self._kwargs)
         except BaseException as exc:  # noqa: BLE001 - a bug must not leave the GUI waiting forever
             result = crash_report(self._crash_title, exc)
         self._throttle.flush()
