@@ -210,15 +210,15 @@ def _read_labelled(items: list[tuple[str, int]], size: int, limit: int) -> tuple
 def _training_paths(run: RunModel) -> list[str]:
     """The run's training images (its split of the data folder), for the int8 calibration."""
     from workbench.core.data.scan import scan_folder
-    from workbench.core.data.splits import split_for
+    from workbench.core.data.splits import hold_out_test, split_for
 
     d = run.config.data
     if not Path(d.folder).is_dir():
         raise ExportUnavailable(f"the run's training images are gone ({d.folder}), and full-int8 "
                                 "quantisation needs them as representative data")
-    items = scan_folder(d.folder).items
-    if not d.validation_folder.strip():
-        items, _ = split_for(d, items, run.config.training.seed)
+    items, seed = scan_folder(d.folder).items, run.config.training.seed
+    # What training saw: never the held-out test share, which a separate validation folder still leaves out.
+    items, _ = hold_out_test(items, d, seed) if d.validation_folder.strip() else split_for(d, items, seed)
     if not items:
         raise ExportUnavailable("the run has no training images to calibrate the int8 model on")
     return [path for path, _ in items]
