@@ -153,21 +153,28 @@ def _mirror(mirrors: list[tuple[threading.Event, Any]]) -> None:
             twin.set() if ours.is_set() else twin.clear()
 
 
+def how_it_ended(exitcode: int | None) -> str:
+    """'was killed by SIGKILL (...)' or 'ended with exit code N': a child that died, for a person."""
+    if exitcode is None or exitcode >= 0:
+        return f"ended with exit code {exitcode}"
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:
+        name = f"signal {-exitcode}"
+    how = f"was killed by {name}"
+    if name == "SIGKILL":
+        how += " (most often the system ending it when memory runs out)"
+    elif name in ("SIGSEGV", "SIGABRT", "SIGBUS"):
+        how += " (a crash inside TensorFlow's native code)"
+    return how
+
+
 def _died(exitcode: int | None, run_dir: str):
     from workbench.core.base.events import RunFailed
 
-    if exitcode is not None and exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        how = f"was killed by {name}"
-        if name == "SIGKILL":
-            how += " (most often the system ending it when memory runs out)"
-        elif name in ("SIGSEGV", "SIGABRT", "SIGBUS"):
-            how += " (a crash inside TensorFlow's native code)"
-    else:
-        how = f"ended with exit code {exitcode} before reporting a result"
+    how = how_it_ended(exitcode)
+    if exitcode is None or exitcode >= 0:
+        how += " before reporting a result"
     return RunFailed(
         error=f"The training process {how}.",
         details=("The window is fine; only the process that trained ended. What the run saved before "

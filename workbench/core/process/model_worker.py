@@ -173,19 +173,7 @@ class ModelWorker:
     def _died(self) -> str:
         process = self._process
         self._end(1.0)
-        exitcode = process.exitcode if process is not None else None
-        if exitcode is not None and exitcode < 0:
-            try:
-                name = signal.Signals(-exitcode).name
-            except ValueError:
-                name = f"signal {-exitcode}"
-            how = f"was killed by {name}"
-            if name == "SIGKILL":
-                how += " (most often the system ending it when memory runs out)"
-            elif name in ("SIGSEGV", "SIGABRT", "SIGBUS"):
-                how += " (a crash inside TensorFlow's native code)"
-        else:
-            how = f"ended with exit code {exitcode}"
+        how = child_process.how_it_ended(process.exitcode if process is not None else None)
         return (f"The process that loads models {how} during this job. The window is fine; "
                 "the next job starts a new process.")
 
